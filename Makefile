@@ -1,0 +1,36 @@
+# Two entry points: `make demo` and `make test`. Each builds .venv from nothing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast system-deps bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+# espeak-ng speaks the synthetic interviews; it comes from the system's packages.
+system-deps:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; \
+	  else echo "espeak-ng is missing: install it (Debian/Ubuntu: sudo apt-get install espeak-ng)"; exit 1; fi; }
+
+demo: $(STAMP) system-deps
+	$(BIN)/python -m cdr.cli.demo -o demo-out
+
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(STAMP) system-deps
+	$(BIN)/python benchmarks/track_speed.py
+
+clean:
+	rm -rf $(VENV) data/cache demo-out

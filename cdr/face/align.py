@@ -1,0 +1,48 @@
+"""Aligned face crops: eye line level, fixed inter-ocular scale.
+
+One function serves both the expression features of a video (crops cut from
+tracked frames) and the synthetic expression training set, so that the
+network sees the same geometry in training and in use.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: Eye centres in the crop, as fractions of its side (left/right as seen in the image).
+LEFT_EYE_AT = (0.34, 0.40)
+RIGHT_EYE_AT = (0.66, 0.40)
+
+
+def alignment_matrix(left_eye: np.ndarray, right_eye: np.ndarray, size: int) -> np.ndarray:
+    """Similarity transform (2x3) that maps the two eye centres (pixels) to their crop positions."""
+    src_l, src_r = np.asarray(left_eye, float), np.asarray(right_eye, float)
+    dst_l = np.array(LEFT_EYE_AT) * size
+    dst_r = np.array(RIGHT_EYE_AT) * size
+    sv, dv = src_r - src_l, dst_r - dst_l
+    scale = np.hypot(*dv) / max(np.hypot(*sv), 1e-6)
+    angle = np.arctan2(dv[1], dv[0]) - np.arctan2(sv[1], sv[0])
+    c, s = scale * np.cos(angle), scale * np.sin(angle)
+    rot = np.array([[c, -s], [s, c]])
+    shift = dst_l - rot @ src_l
+    return np.hstack([rot, shift[:, None]])
+
+
+def align_face(rgb: np.ndarray, left_eye: np.ndarray, right_eye: np.ndarray, *, size: int = 112) -> np.ndarray:
+    """Cut an aligned square face crop.
+
+    Parameters
+    ----------
+    rgb : np.ndarray [shape=(h, w, 3), dtype=uint8]
+    left_eye, right_eye : array-like [shape=(2,)]
+        Eye centres in pixels (x, y), left/right as seen in the image.
+    size : int
+        Side of the output crop in pixels.
+
+    Returns
+    -------
+    crop : np.ndarray [shape=(size, size, 3), dtype=uint8]
+    """
+    m = alignment_matrix(left_eye, right_eye, size)
+    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

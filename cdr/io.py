@@ -1,0 +1,244 @@
+"""Reading recordings: list the inputs, decode video frames and the audio track.
+
+This is the only module that imports PyAV. Frames stream one at a time, so
+memory stays flat however long the recording is. Timestamps come from each
+frame's pts, so variable frame rate is handled.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from .errors import InputError, NoAudioError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".ogg")
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS + AUDIO_EXTENSIONS
+
+AUDIO_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One input file found in a recordings folder."""
+
+    path: Path
+    video_id: str
+
+    @property
+    def audio_only(self) -> bool:
+        return self.path.suffix.lower() in AUDIO_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a container holds. ``fps`` is the average rate; frames carry their own times."""
+
+    path: Path
+    duration_s: float
+    has_video: bool
+    has_audio: bool
+    width: int = 0
+    height: int = 0
+    fps: float = float("nan")
+    rotation: int = 0
+    codec: str = ""
+
+
+def video_id_for(path: Path, root: Path) -> str:
+    """``video_id``: the path relative to ``root``, without extension, ``/``-separated."""
+    rel = Path(os.path.relpath(path, root))
+    return rel.with_suffix("").as_posix()
+
+
+def list_inputs(folder: str | os.PathLike) -> list[Recording]:
+    """All media files under ``folder``, recursively, sorted by ``video_id``.
+
+    Symbolic links to files are followed; links to folders are not, so a link
+    loop cannot make the walk run forever. A folder whose name looks like a
+    media file (``x.mp4/``) is listed, so that it is reported as a failure
+    rather than silently ignored.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder; pass the folder that holds the recordings")
+    found: list[Recording] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=None):
+        for name in list(dirnames):
+            if name.lower().endswith(MEDIA_EXTENSIONS):
+                found.append(Recording(Path(dirpath) / name, video_id_for(Path(dirpath) / name, root)))
+        for name in filenames:
+            if name.lower().endswith(MEDIA_EXTENSIONS) and not name.startswith("."):
+                path = Path(dirpath) / name
+                found.append(Recording(path, video_id_for(path, root)))
+    found.sort(key=lambda r: r.video_id)
+    return found
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a recording; rename or move it out of the input folder")
+    if not path.exists():
+        raise InputError(f"{path}: does not exist (a broken link?); fix or remove it")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: is not readable; check its permissions")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: is empty (0 bytes); copy the recording again")
+    try:
+        return av.open(str(path), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable media file ({_reason(exc)}); check that it plays, or re-encode it") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text.split(": '")[0]
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    """Read a container's header: streams, duration, frame rate, size and rotation."""
+    path = Path(path)
+    with _open(path) as container:
+        v = container.streams.video[0] if container.streams.video else None
+        a = container.streams.audio[0] if container.streams.audio else None
+        if v is None and a is None:
+            raise InputError(f"{path}: holds no video or audio stream; check that it is a recording")
+        duration = float(container.duration / av.time_base) if container.duration else float("nan")
+        if v is None:
+            return MediaInfo(path, duration, False, True)
+        if v.duration and v.time_base:
+            duration = float(v.duration * v.time_base)
+        fps = float(v.average_rate) if v.average_rate else float("nan")
+        rotation = 0
+        try:
+            first = next(container.decode(v))
+            rotation = int(round(first.rotation or 0)) % 360
+        except (StopIteration, av.error.FFmpegError):
+            pass
+        w, h = v.codec_context.width, v.codec_context.height
+        if rotation in (90, 270):
+            w, h = h, w
+        return MediaInfo(path, duration, True, a is not None, w, h, fps, rotation, v.codec_context.name)
+
+
+def iter_frames(
+    path: str | os.PathLike,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    stride: int = 1,
+    threads: int = 0,
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Decode video frames one at a time.
+
+    Parameters
+    ----------
+    width, height : int, optional
+        Output size in pixels, after rotation. Scaling happens in the decoder's
+        scaler (swscale), not in Python. One of them alone keeps the aspect ratio.
+    stride : int
+        Keep every ``stride``-th decoded frame.
+    threads : int
+        Decoder threads; 0 lets FFmpeg choose.
+
+    Yields
+    ------
+    t : float
+        Seconds from the stream's start, from the frame's pts.
+    rgb : np.ndarray [shape=(height, width, 3), dtype=uint8]
+        The frame as displayed (rotation metadata applied).
+    """
+    path = Path(path)
+    if stride < 1:
+        raise ValueError(f"stride={stride} must be a positive integer")
+    with _open(path) as container:
+        if not container.streams.video:
+            raise InputError(f"{path}: has no video stream; audio-only files give speech features only")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.thread_count = threads
+        start = stream.start_time or 0
+        tb = float(stream.time_base) if stream.time_base else None
+        size: tuple[int | None, int | None] | None = None
+        rotation = 0
+        n = 0
+        try:
+            for frame in container.decode(stream):
+                if n % stride:
+                    n += 1
+                    continue
+                n += 1
+                if size is None:
+                    rotation = int(round(frame.rotation or 0)) % 360
+                    size = _target_size(frame.width, frame.height, width, height, rotation)
+                w, h = size
+                rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
+                if rotation:
+                    # FFmpeg's display matrix is counter-clockwise; np.rot90 turns that way for k>0.
+                    rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+                if frame.pts is not None and tb is not None:
+                    t = (frame.pts - start) * tb
+                else:
+                    t = frame.time if frame.time is not None else float("nan")
+                yield float(t), rgb
+        except av.error.FFmpegError as exc:
+            if n == 0:
+                raise InputError(f"{path}: video could not be decoded ({_reason(exc)}); re-encode it") from exc
+            # A truncated file: keep what was decoded, stop quietly at the damage.
+            return
+
+
+def _target_size(fw: int, fh: int, width: int | None, height: int | None, rotation: int) -> tuple[int, int]:
+    """Decoder output size (before rotation) for a wanted displayed size."""
+    if rotation in (90, 270):
+        width, height = height, width
+    if width is None and height is None:
+        return fw, fh
+    if width is None:
+        width = int(round(fw * height / fh / 2)) * 2
+    if height is None:
+        height = int(round(fh * width / fw / 2)) * 2
+    return int(width), int(height)
+
+
+def read_audio(path: str | os.PathLike, *, sr: int = AUDIO_RATE) -> np.ndarray:
+    """Decode a recording's first audio track as mono float32 at ``sr`` Hz.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+        Samples in [-1, 1].
+
+    Raises
+    ------
+    NoAudioError
+        The container has no audio track. Callers treat this as "speech groups
+        are NaN", not as a failure of the recording.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise NoAudioError(f"{path}: has no audio track; speech features will be NaN")
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+        chunks: list[np.ndarray] = []
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError:
+            if not chunks:
+                raise InputError(f"{path}: audio could not be decoded; re-encode it")
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray().reshape(-1))
+    if not chunks:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
