@@ -1,0 +1,154 @@
+"""Head pose (yaw, pitch, roll) from FaceMesh's 3-D landmarks, with no downloaded model.
+
+The pose is the rotation of a rigid similarity alignment (Umeyama) of the
+frame's landmarks onto a reference face shape. The reference,
+``reference_face.npy``, is a mirror-symmetric FaceMesh shape built by
+``pipelines/make_reference_face.py`` from a real frontal photograph; its
+symmetry plane defines yaw = roll = 0. Pitch 0 is the pose in which the
+mouth-corner midpoint lies straight below the eye-corner midpoint (the
+eye-mouth line parallel to the image plane): absolute pitch therefore carries a
+constant offset from person to person, which the per-video features
+(spreads, velocities, correlations) do not see.
+
+Coordinates are image axes: x to the right, y down, z away from the camera
+(FaceMesh's depth), which is a right-handed frame. Signs follow the contract:
+``yaw > 0`` when the nose turns toward the image's right, ``pitch > 0`` when
+the nose turns up, ``roll > 0`` when the head tilts clockwise in the image.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+REFERENCE_PATH = Path(__file__).with_name("reference_face.npy")
+
+#: FaceMesh indices that move little with expression: forehead, temples, nose, cheekbones, jaw line.
+#: Eyelids and lips are left out, so that blinks and smiles do not read as head motion.
+_LIPS_AND_LIDS = {
+    0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191,
+    267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415,
+    7, 33, 133, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 163, 173, 246,
+    249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466,
+}
+RIGID = np.array([i for i in range(468) if i not in _LIPS_AND_LIDS])
+
+
+@lru_cache(maxsize=1)
+def reference_face() -> np.ndarray:
+    """The reference shape [shape=(478, 3)], centred, inter-ocular distance 1."""
+    return np.load(REFERENCE_PATH).astype(np.float64)
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares similarity ``dst ≈ s · R · src + t`` (Umeyama 1991).
+
+    Parameters
+    ----------
+    src, dst : np.ndarray [shape=(n, 3)]
+
+    Returns
+    -------
+    s : float
+    R : np.ndarray [shape=(3, 3)], a proper rotation (det = +1)
+    t : np.ndarray [shape=(3,)]
+    """
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    cov = b.T @ a / len(src)
+    u, d, vt = np.linalg.svd(cov)
+    sign = np.eye(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[2, 2] = -1
+    r = u @ sign @ vt
+    var = (a**2).sum() / len(src)
+    s = float(np.trace(np.diag(d) @ sign) / var)
+    return s, r, mu_d - s * r @ mu_s
+
+
+def euler_from_matrix(r: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees, in the contract's signs, of a head rotation in image axes.
+
+    The rotation is decomposed as ``R = Rz(roll) · Rx(pitch') · Ry(yaw')``: the head
+    turns about its vertical axis, then nods, then tilts in the image plane.
+    """
+    z, x, y = Rotation.from_matrix(r).as_euler("ZXY", degrees=True)
+    # Ry(+a) turns the nose (-z) toward -x, i.e. the image's left; Rx(+b) turns it down (+y);
+    # Rz(+c) turns +x toward +y, clockwise on screen.
+    return float(-y), float(-x), float(z)
+
+
+def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """Head pose of one frame.
+
+    Parameters
+    ----------
+    landmarks : np.ndarray [shape=(478, 3) or (468, 3)]
+        FaceMesh landmarks in pixels (x right, y down, z scaled like x).
+
+    Returns
+    -------
+    yaw, pitch, roll : float
+        Degrees, contract signs.
+    """
+    _, r, _ = umeyama(reference_face()[RIGID], np.asarray(landmarks, np.float64)[RIGID])
+    return euler_from_matrix(r)
+
+
+def symmetric_reference(landmarks: np.ndarray) -> np.ndarray:
+    """Build a mirror-symmetric, upright reference shape from one face's landmarks.
+
+    Mirror pairs are found by an optimal assignment between the shape and its
+    mirror image; the shape is averaged with its re-indexed mirror, rotated so
+    that its symmetry plane is x = 0 and mouth-to-eyes points up (-y), with
+    the nose toward the camera (-z), centred, and scaled to inter-ocular distance 1.
+
+    Parameters
+    ----------
+    landmarks : np.ndarray [shape=(478, 3)]
+        Pixels, image axes.
+
+    Returns
+    -------
+    np.ndarray [shape=(478, 3)]
+    """
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial.distance import cdist
+
+    p = np.asarray(landmarks, np.float64)
+    p = p - p[:468].mean(0)
+    flip = np.diag([-1.0, 1.0, 1.0])
+    for _ in range(3):
+        _, pairs = linear_sum_assignment(cdist(p[:468], p[:468] @ flip))
+        q = (p @ flip)[np.r_[pairs, _iris_pairs(p)]]
+        s, r, t = umeyama(q[RIGID], p[RIGID])
+        sym = (p + (s * q @ r.T + t)) / 2
+        diffs = sym[:468] - sym[np.r_[pairs]]
+        diffs = diffs[np.linalg.norm(diffs, axis=1) > 1e-6]
+        n = np.linalg.svd(diffs, full_matrices=False)[2][0]
+        n *= np.sign(n[0])
+        up = sym[[33, 133, 362, 263]].mean(0) - sym[[61, 291]].mean(0)
+        up -= n * (up @ n)
+        up /= np.linalg.norm(up)
+        basis = np.stack([n, -up, np.cross(n, -up)])
+        p = (sym - sym[:468].mean(0)) @ basis.T
+    if p[1, 2] > 0:  # the nose tip must be nearer the camera than the face's centre
+        raise ValueError("reference face came out facing away; check the landmarks' depth axis")
+    left = p[[33, 133]].mean(0)
+    right = p[[362, 263]].mean(0)
+    return p / np.linalg.norm(right - left)
+
+
+def _iris_pairs(p: np.ndarray) -> np.ndarray:
+    """Mirror indices of the ten iris points (468-472 <-> 473-477)."""
+    left, right = np.arange(468, 473), np.arange(473, 478)
+    # Within each iris: centre, then four points; mirror those by matching mirrored offsets.
+    order = []
+    for src, dst in ((left, right), (right, left)):
+        a = p[src, :2] - p[src[0], :2]
+        b = (p[dst, :2] - p[dst[0], :2]) * [-1, 1]
+        order.extend(dst[np.argmin(np.linalg.norm(a[:, None] - b[None], axis=2), axis=1)])
+    return np.array(order)

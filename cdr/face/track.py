@@ -1,0 +1,256 @@
+"""Frames -> face track: per-frame landmarks, iris, eye openness and head pose.
+
+This is the only module that imports mediapipe. FaceMesh's own detector
+misses faces smaller than about 1/6 of the frame width, so the tracker finds
+the face with the full-range detector shipped in the same wheel, then runs
+FaceMesh (with iris refinement) on a square crop around the face, scaled to
+FaceMesh's working size. Each frame's landmarks re-centre the next crop, so a
+small or moving face stays large and centred for FaceMesh.
+
+The per-frame loop reads: decoder -> crop -> FaceMesh -> measures. I/O stays
+in :mod:`cdr.io`; one tracker is built per video, inside the worker that uses it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging: errors only
+
+import cv2  # noqa: E402
+import mediapipe as mp  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .. import io  # noqa: E402
+from .align import align_face  # noqa: E402
+from .pose import head_pose  # noqa: E402
+
+#: Landmark indices (left/right as seen in the image).
+LEFT_EYE_CORNERS = (33, 133)
+RIGHT_EYE_CORNERS = (362, 263)
+LEFT_IRIS, RIGHT_IRIS = 468, 473
+#: Eye-aspect-ratio points p1..p6 (Soukupová & Čech 2016) per eye.
+LEFT_EAR = (33, 160, 158, 133, 153, 144)
+RIGHT_EAR = (362, 385, 387, 263, 373, 380)
+
+TRACK_COLUMNS = [
+    "t", "face", "yaw", "pitch", "roll",
+    "pupil_left_x", "pupil_left_y", "pupil_right_x", "pupil_right_y",
+    "ear_left", "ear_right",
+]
+_MEASURES = TRACK_COLUMNS[2:]
+
+#: FaceMesh works on 192x192 input; a slightly larger crop keeps the iris sharp.
+CROP_SIZE = 256
+#: Crop side as a multiple of the face's landmark extent.
+CROP_MARGIN = 1.7
+
+
+@dataclass
+class FaceTrack:
+    """A video's face track.
+
+    Attributes
+    ----------
+    frames : pd.DataFrame
+        One row per decoded frame, columns :data:`TRACK_COLUMNS` (see the contract).
+    crops : np.ndarray [shape=(n, size, size, 3), dtype=uint8]
+        Aligned face crops sampled at ``crop_rate`` per second, for expression features.
+    crop_times : np.ndarray [shape=(n,)]
+        Seconds of each crop.
+    """
+
+    frames: pd.DataFrame
+    crops: np.ndarray = field(default_factory=lambda: np.zeros((0, 112, 112, 3), np.uint8))
+    crop_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __iter__(self):
+        """Unpack as ``frames, crops, crop_times``."""
+        return iter((self.frames, self.crops, self.crop_times))
+
+
+def eye_measures(lm: np.ndarray) -> np.ndarray:
+    """Pupil offsets and eye aspect ratios of one frame.
+
+    Parameters
+    ----------
+    lm : np.ndarray [shape=(478, 3)]
+        Landmarks in pixels.
+
+    Returns
+    -------
+    np.ndarray [shape=(6,)]
+        pupil_left_x, pupil_left_y, pupil_right_x, pupil_right_y (iris centre minus eye
+        centre, in eye widths, image axes), ear_left, ear_right.
+    """
+    out = np.empty(6)
+    for k, (corners, iris, ear) in enumerate(
+        ((LEFT_EYE_CORNERS, LEFT_IRIS, LEFT_EAR), (RIGHT_EYE_CORNERS, RIGHT_IRIS, RIGHT_EAR))
+    ):
+        a, b = lm[corners[0], :2], lm[corners[1], :2]
+        width = np.hypot(*(b - a))
+        out[2 * k: 2 * k + 2] = (lm[iris, :2] - (a + b) / 2) / width
+        p = lm[list(ear), :2]
+        out[4 + k] = (np.hypot(*(p[1] - p[5])) + np.hypot(*(p[2] - p[4]))) / (2 * np.hypot(*(p[0] - p[3])))
+    return out
+
+
+def eye_centres(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (pixels) of the left and right eye, as seen in the image."""
+    left = lm[list(LEFT_EYE_CORNERS), :2].mean(0)
+    right = lm[list(RIGHT_EYE_CORNERS), :2].mean(0)
+    return left, right
+
+
+class FaceTracker:
+    """Track one face through a video's frames.
+
+    Parameters
+    ----------
+    min_confidence : float
+        Detection and tracking confidence for mediapipe.
+    redetect_every : int
+        Once no face has been held for a second's worth of frames (30), run the
+        full-frame detector only on every n-th frame, so that long stretches
+        without a face cost little. Frames in between count as "no face".
+    """
+
+    def __init__(self, *, min_confidence: float = 0.5, redetect_every: int = 3) -> None:
+        self.min_confidence = min_confidence
+        self.redetect_every = redetect_every
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+            min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence,
+        )
+        self._detector = mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=min_confidence
+        )
+        self._roi: tuple[float, float, float] | None = None  # centre x, centre y, side (pixels)
+        self._lost = 0
+
+    def close(self) -> None:
+        self._mesh.close()
+        self._detector.close()
+
+    def __enter__(self) -> "FaceTracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _detect(self, rgb: np.ndarray) -> tuple[float, float, float] | None:
+        res = self._detector.process(rgb)
+        if not res.detections:
+            return None
+        h, w = rgb.shape[:2]
+        best = max(res.detections, key=lambda d: d.score[0])
+        box = best.location_data.relative_bounding_box
+        side = max(box.width * w, box.height * h) * CROP_MARGIN
+        return (box.xmin + box.width / 2) * w, (box.ymin + box.height / 2) * h, side
+
+    def _mesh_in_roi(self, rgb: np.ndarray, roi: tuple[float, float, float]) -> np.ndarray | None:
+        cx, cy, side = roi
+        scale = CROP_SIZE / side
+        # One affine warp crops, pads and scales in a single pass.
+        m = np.array([[scale, 0, CROP_SIZE / 2 - scale * cx], [0, scale, CROP_SIZE / 2 - scale * cy]])
+        crop = cv2.warpAffine(rgb, m, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT)
+        res = self._mesh.process(crop)
+        if not res.multi_face_landmarks:
+            return None
+        lm = np.array([(p.x, p.y, p.z) for p in res.multi_face_landmarks[0].landmark], np.float64)
+        lm *= CROP_SIZE
+        lm[:, 0] = (lm[:, 0] - m[0, 2]) / scale
+        lm[:, 1] = (lm[:, 1] - m[1, 2]) / scale
+        lm[:, 2] /= scale
+        return lm
+
+    def process(self, rgb: np.ndarray) -> np.ndarray | None:
+        """Landmarks [shape=(478, 3), pixels] of the face in one frame, or None."""
+        fresh = False
+        if self._roi is None:
+            self._lost += 1
+            if self._lost > 30 and self._lost % self.redetect_every:
+                return None
+            self._roi = self._detect(rgb)
+            fresh = True
+            if self._roi is None:
+                return None
+        lm = self._mesh_in_roi(rgb, self._roi)
+        if lm is None and not fresh:
+            self._roi = self._detect(rgb)
+            lm = None if self._roi is None else self._mesh_in_roi(rgb, self._roi)
+        if lm is None:
+            self._roi = None
+            return None
+        self._lost = 0
+        lo, hi = lm[:468, :2].min(0), lm[:468, :2].max(0)
+        self._roi = (*((lo + hi) / 2), float(max(hi - lo)) * CROP_MARGIN)
+        return lm
+
+
+def landmarks_in_image(rgb: np.ndarray) -> np.ndarray | None:
+    """Landmarks [shape=(478, 3), pixels] of the face in a single still image, or None."""
+    with FaceTracker() as tracker:
+        return tracker.process(rgb)
+
+
+def track_frames(frames, *, crop_rate: float = 2.0, crop_size: int = 112,
+                 tracker: FaceTracker | None = None) -> FaceTrack:
+    """Track a face through ``(t, rgb)`` pairs.
+
+    Parameters
+    ----------
+    frames : iterable of (float, np.ndarray)
+        Seconds and RGB frames, as yielded by :func:`cdr.io.iter_frames`.
+    crop_rate : float
+        Aligned face crops kept per second (0 keeps none).
+    crop_size : int
+        Side of the crops in pixels.
+    """
+    own = tracker is None
+    tracker = tracker or FaceTracker()
+    times: list[float] = []
+    found: list[bool] = []
+    rows: list[np.ndarray] = []
+    crops: list[np.ndarray] = []
+    crop_times: list[float] = []
+    next_crop = 0.0
+    nan_row = np.full(len(_MEASURES), np.nan)
+    try:
+        for t, rgb in frames:
+            lm = tracker.process(rgb)
+            times.append(t)
+            found.append(lm is not None)
+            if lm is None:
+                rows.append(nan_row)
+                continue
+            rows.append(np.concatenate([head_pose(lm), eye_measures(lm)]))
+            if crop_rate > 0 and t >= next_crop:
+                crops.append(align_face(rgb, *eye_centres(lm), size=crop_size))
+                crop_times.append(t)
+                next_crop = t + 1.0 / crop_rate
+    finally:
+        if own:
+            tracker.close()
+    df = pd.DataFrame(np.array(rows).reshape(-1, len(_MEASURES)), columns=_MEASURES)
+    df.insert(0, "face", np.array(found, bool))
+    df.insert(0, "t", np.array(times, float))
+    return FaceTrack(
+        frames=df,
+        crops=np.array(crops, np.uint8).reshape(-1, crop_size, crop_size, 3),
+        crop_times=np.array(crop_times, float),
+    )
+
+
+def track_video(path: str | Path, *, width: int | None = None, stride: int = 1,
+                crop_rate: float = 2.0, crop_size: int = 112) -> FaceTrack:
+    """Decode a video and track its face (see :func:`track_frames`).
+
+    ``width`` scales frames in the decoder (aspect kept); ``stride`` keeps every n-th frame.
+    """
+    return track_frames(io.iter_frames(path, width=width, stride=stride),
+                        crop_rate=crop_rate, crop_size=crop_size)
