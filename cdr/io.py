@@ -113,7 +113,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         duration = float(container.duration / av.time_base) if container.duration else float("nan")
         if v is None:
             return MediaInfo(path, duration, False, True)
-        if v.duration and v.time_base:
+        if not np.isfinite(duration) and v.duration and v.time_base:
             duration = float(v.duration * v.time_base)
         fps = float(v.average_rate) if v.average_rate else float("nan")
         rotation = 0
@@ -228,17 +228,21 @@ def read_audio(path: str | os.PathLike, *, sr: int = AUDIO_RATE) -> np.ndarray:
             raise NoAudioError(f"{path}: has no audio track; speech features will be NaN")
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+        # Resample each channel, then average them: FFmpeg's own downmix scales by 1/sqrt(2).
+        resampler = None
         chunks: list[np.ndarray] = []
         try:
             for frame in container.decode(stream):
+                if resampler is None:
+                    resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=sr)
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    chunks.append(out.to_ndarray().mean(axis=0))
         except av.error.FFmpegError:
             if not chunks:
-                raise InputError(f"{path}: audio could not be decoded; re-encode it")
-        for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
+                raise InputError(f"{path}: audio could not be decoded; re-encode it") from None
+        if resampler is not None:
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().mean(axis=0))
     if not chunks:
         return np.zeros(0, dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)

@@ -1,0 +1,197 @@
+"""One recording -> one feature row (and its mirrored twin).
+
+``cdr-extract`` runs this for every file of a folder and ``cdr-predict`` runs
+it for one file, so both see the same numbers. The flow is one way:
+decode (:mod:`cdr.io`) -> face track (:mod:`cdr.face.track`) -> feature groups
+(:mod:`cdr.features`, :mod:`cdr.scn.embed`) -> a row of ``<group>.<feature>`` values.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import io
+from .errors import CdrError, InputError, NoAudioError
+
+FLIP_SUFFIX = "#flip"
+AUGMENTATIONS = ("flip",)
+
+#: The quality-control columns that this module fills (the speech side adds its own).
+QC_NAMES = [
+    "qc.duration_s", "qc.fps", "qc.width", "qc.height", "qc.n_frames", "qc.video_present",
+    "qc.face_ratio", "qc.n_warnings",
+]
+
+
+@dataclass
+class Extraction:
+    """What extracting one recording gives.
+
+    Attributes
+    ----------
+    rows : pd.DataFrame
+        Indexed by ``video_id`` (plus ``<video_id>#flip`` when asked), one column per feature.
+    track : pd.DataFrame or None
+        The per-frame face track (None for audio-only recordings).
+    warnings : list of str
+        What could not be measured, one line each.
+    """
+
+    rows: pd.DataFrame
+    track: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class RecordingError(CdrError):
+    """A recording failed at a named stage; ``str()`` is the one-line message."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
+@lru_cache(maxsize=2)
+def load_embedder(checkpoint: str, device: str = "auto"):
+    """The expression network of a checkpoint, built once per process (never pickled)."""
+    from .scn.embed import ExpressionEmbedder
+
+    return ExpressionEmbedder(checkpoint, device=device)
+
+
+def feature_names(*, scn: str | None = None, device: str = "auto") -> list[str]:
+    """The table's columns, declared before any recording is read."""
+    from .features.speech import SPEECH_NAMES
+    from .features.visual import VISUAL_NAMES
+
+    expr = load_embedder(str(scn), device).names if scn else []
+    speech = [n for n in SPEECH_NAMES if not n.startswith("qc.")]
+    speech_qc = [n for n in SPEECH_NAMES if n.startswith("qc.")]
+    return list(VISUAL_NAMES) + speech + list(expr) + QC_NAMES + speech_qc
+
+
+def extract_rows(
+    path: str | Path,
+    video_id: str | None = None,
+    *,
+    scn: str | None = None,
+    device: str = "auto",
+    augment: tuple[str, ...] = (),
+    width: int | None = None,
+    stride: int = 1,
+    crop_rate: float = 2.0,
+) -> Extraction:
+    """Extract every feature group of one recording.
+
+    Parameters
+    ----------
+    path : path-like
+        A video or audio-only file.
+    video_id : str, optional
+        Row label; defaults to the file name without extension.
+    scn : str, optional
+        A Self-Cure Network checkpoint folder; without it the ``expr.`` group is left out.
+    augment : tuple of str
+        ``("flip",)`` adds a mirrored row ``<video_id>#flip`` computed from the
+        mirrored track, without decoding again.
+    width, stride : optional
+        Decoder scaling and frame stride (see :func:`cdr.io.iter_frames`).
+
+    Raises
+    ------
+    RecordingError
+        The recording cannot be used at all; the message names the file and what to do.
+    """
+    from .features.augment import flip_track
+    from .features.speech import speech_features
+    from .features.visual import visual_features
+
+    path = Path(path)
+    video_id = video_id or path.stem
+    bad = [a for a in augment if a not in AUGMENTATIONS]
+    if bad:
+        raise RecordingError("options", f"augment={bad} is unknown; use one of {AUGMENTATIONS}")
+    names = feature_names(scn=scn, device=device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            info = io.probe(path)
+        except CdrError as exc:
+            raise RecordingError("open", str(exc)) from exc
+        except Exception as exc:  # anything else PyAV may raise on a hostile file
+            raise RecordingError("open", f"{path}: cannot be opened ({type(exc).__name__}: {exc}); check the file") from exc
+
+        track = None
+        visual = expr = None
+        flipped_visual = flipped_expr = None
+        if info.has_video:
+            from .face.track import track_video
+
+            try:
+                ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0)
+            except CdrError as exc:
+                raise RecordingError("decode", str(exc)) from exc
+            track = ft.frames
+            if len(track) == 0:
+                raise RecordingError("decode", f"{path}: no video frame could be decoded; re-encode the file")
+            visual = visual_features(track)
+            if "flip" in augment:
+                flipped_visual = visual_features(flip_track(track))
+            if scn:
+                emb = load_embedder(str(scn), device)
+                expr = emb.summarise(ft.crops, ft.crop_times)
+                if "flip" in augment:
+                    flipped_expr = emb.summarise(np.ascontiguousarray(ft.crops[:, :, ::-1]), ft.crop_times)
+
+        try:
+            y = io.read_audio(path)
+        except NoAudioError:
+            y = None
+        except InputError as exc:
+            warnings.warn(f"{path}: audio unusable ({exc}); speech groups are NaN")
+            y = None
+        speech = speech_features(y, io.AUDIO_RATE)
+
+        qc = pd.Series(np.nan, index=QC_NAMES)
+        n_frames = len(track) if track is not None else 0
+        duration = info.duration_s
+        if track is not None and n_frames > 1 and not np.isfinite(duration):
+            duration = float(track["t"].iloc[-1] - track["t"].iloc[0])
+        if y is not None and not np.isfinite(duration):
+            duration = len(y) / io.AUDIO_RATE
+        qc["qc.duration_s"] = duration
+        qc["qc.fps"] = info.fps
+        qc["qc.width"], qc["qc.height"] = (info.width, info.height) if info.has_video else (np.nan, np.nan)
+        qc["qc.n_frames"] = n_frames
+        qc["qc.video_present"] = float(info.has_video)
+        qc["qc.face_ratio"] = float(track["face"].mean()) if track is not None else np.nan
+
+    messages = [f"{video_id}: {w.message}" for w in caught]
+    qc["qc.n_warnings"] = len(messages)
+
+    def row(vis, ex) -> pd.Series:
+        parts = [speech, qc]
+        if vis is not None:
+            parts.append(vis)
+        if ex is not None:
+            parts.append(ex)
+        return pd.concat(parts).reindex(names)
+
+    rows = {video_id: row(visual, expr)}
+    if "flip" in augment and track is not None:
+        rows[video_id + FLIP_SUFFIX] = row(flipped_visual, flipped_expr)
+    table = pd.DataFrame(rows).T.astype(float)
+    table.index.name = "video_id"
+    return Extraction(rows=table, track=track, warnings=messages)
+
+
+def extract_recording(path: str | Path, video_id: str | None = None, *, scn: str | None = None,
+                      device: str = "auto") -> pd.Series:
+    """The feature row of one recording (no augmentation), as ``cdr-extract`` computes it."""
+    ex = extract_rows(path, video_id, scn=scn, device=device)
+    return ex.rows.iloc[0]

@@ -1,0 +1,252 @@
+"""Many recordings -> one feature table: parallel, cached, resumable, locked.
+
+Layout of an output folder ``OUT``::
+
+    OUT/features.parquet, OUT/features.csv   one row per recording (and #flip twins)
+    OUT/failures.csv                         video_id, stage, error
+    OUT/tracks/<video_id>.parquet            with keep_tracks
+    OUT/cache/<video_id>.parquet             finished rows, one file per recording
+    OUT/extract.log                          warnings, one line each
+    OUT/.lock                                held while a run writes
+
+Every file is written to a temporary name and renamed into place, so a run
+killed at any moment leaves only whole files; the next run skips recordings
+whose cache entry matches the file and the options, and redoes the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pandas as pd
+from filelock import FileLock, Timeout
+
+from . import __version__, io
+from .errors import CdrError
+from .extract import RecordingError, extract_rows
+
+FAILURE_COLUMNS = ["video_id", "stage", "error"]
+
+
+@dataclass
+class ExtractSummary:
+    """What a folder run did."""
+
+    n_inputs: int
+    n_done: int
+    n_cached: int
+    failures: pd.DataFrame
+    table_path: Path
+    seconds: float
+    media_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every input was processed or recorded, and at least one was processed."""
+        return self.n_done + self.n_cached > 0
+
+
+@contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.lock``; a second run on the same folder is refused at once."""
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise CdrError(
+            f"{out}: another cdr-extract is writing to this folder (lock {out / '.lock'}); "
+            "wait for it to finish, or pass another -o"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def options_key(*, scn: str | None, augment: tuple[str, ...], width: int | None, stride: int) -> str:
+    """A digest of everything that changes a recording's features."""
+    h = hashlib.sha256()
+    if scn:
+        model = Path(scn) / "model.pt" if Path(scn).is_dir() else Path(scn)
+        h.update(model.read_bytes() if model.exists() else str(scn).encode())
+    h.update(json.dumps([__version__, sorted(augment), width, stride]).encode())
+    return h.hexdigest()[:16]
+
+
+def _file_key(path: Path) -> str:
+    try:
+        st = path.stat()
+        return f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        return "unreadable"
+
+
+def _cache_path(out: Path, video_id: str, kind: str = "cache") -> Path:
+    return out / kind / f"{video_id}.parquet"
+
+
+def _cached(out: Path, rec: io.Recording, key: str) -> pd.DataFrame | None:
+    path = _cache_path(out, rec.video_id)
+    if not path.exists():
+        return None
+    try:
+        meta = json.loads((path.with_suffix(".json")).read_text())
+        if meta != {"file": _file_key(rec.path), "options": key}:
+            return None
+        return pd.read_parquet(path)
+    except (OSError, ValueError):
+        return None  # unreadable or stale: redo it
+
+
+def _work(path: str, video_id: str, options: dict) -> tuple[str, str, object]:
+    """Run in a worker: extract one recording.
+
+    Returns ``(video_id, "ok", Extraction)`` or ``(video_id, "failed", (stage, message))``.
+    """
+    try:
+        return video_id, "ok", extract_rows(path, video_id, **options)
+    except RecordingError as exc:
+        return video_id, "failed", (exc.stage, str(exc))
+    except CdrError as exc:
+        return video_id, "failed", ("extract", str(exc))
+    except Exception as exc:  # one bad file must never end the batch
+        return video_id, "failed", ("extract", f"{path}: unexpected {type(exc).__name__}: {exc}; "
+                                    "please report this file's details")
+
+
+def extract_folder(
+    folder: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    scn: str | None = None,
+    device: str = "auto",
+    augment: tuple[str, ...] = (),
+    keep_tracks: bool = False,
+    width: int | None = None,
+    stride: int = 1,
+    progress: bool = True,
+) -> ExtractSummary:
+    """Extract every recording under ``folder`` into ``out`` (see the module doc for the layout).
+
+    Parameters
+    ----------
+    jobs : int
+        Local worker processes (joblib). Ignored with ``scheduler``.
+    scheduler : str, optional
+        Address of a Dask distributed scheduler (``tcp://host:8786``); the same
+        tasks then run on its workers through joblib's Dask backend.
+    """
+    from joblib import Parallel, delayed, parallel_config
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    t0 = time.perf_counter()
+    recordings = io.list_inputs(folder)
+    key = options_key(scn=scn, augment=augment, width=width, stride=stride)
+    options = dict(scn=str(scn) if scn else None, device=device, augment=tuple(augment), width=width, stride=stride)
+    with output_lock(out):
+        done: dict[str, pd.DataFrame] = {}
+        todo: list[io.Recording] = []
+        for rec in recordings:
+            cached = _cached(out, rec, key)
+            if cached is not None and (not keep_tracks or _cache_path(out, rec.video_id, "tracks").exists()):
+                done[rec.video_id] = cached
+            else:
+                todo.append(rec)
+        n_cached = len(done)
+        failures: list[tuple[str, str, str]] = []
+        messages: list[str] = []
+        media_seconds = 0.0
+        tasks = (delayed(_work)(str(r.path), r.video_id, options) for r in todo)
+        backend = {"backend": "dask"} if scheduler else {"backend": "loky", "n_jobs": max(1, jobs)}
+        client = None
+        if scheduler:
+            from dask.distributed import Client
+
+            client = Client(scheduler, set_as_default=False)
+            backend["n_jobs"] = -1
+        try:
+            with parallel_config(**backend) if not client else _dask_config(client):
+                results = Parallel(return_as="generator_unordered")(tasks) if todo else []
+                bar = tqdm(total=len(todo), unit="rec", disable=not progress or not todo,
+                           desc="cdr-extract", dynamic_ncols=True)
+                by_id = {r.video_id: r for r in todo}
+                for vid, status, result in results:
+                    if status == "ok":
+                        rec = by_id[vid]
+                        _store(out, rec, key, result, keep_tracks)
+                        done[vid] = result.rows
+                        messages.extend(result.warnings)
+                        media_seconds += float(result.rows["qc.duration_s"].iloc[0] or 0)
+                    else:
+                        failures.append((vid, *result))
+                        bar.write(f"failed: {result[1]}")
+                    bar.update(1)
+                bar.close()
+        finally:
+            if client is not None:
+                client.close()
+        table = _assemble(done)
+        fails = pd.DataFrame(failures, columns=FAILURE_COLUMNS).sort_values("video_id")
+        table_path = out / "features.parquet"
+        atomic_write(table_path, lambda p: table.to_parquet(p))
+        atomic_write(out / "features.csv", lambda p: table.to_csv(p))
+        atomic_write(out / "failures.csv", lambda p: fails.to_csv(p, index=False))
+        if messages:
+            with open(out / "extract.log", "a", encoding="utf-8") as log:
+                log.writelines(m.replace("\n", " ") + "\n" for m in messages)
+    return ExtractSummary(
+        n_inputs=len(recordings), n_done=len(done) - n_cached, n_cached=n_cached, failures=fails,
+        table_path=table_path, seconds=time.perf_counter() - t0, media_seconds=media_seconds,
+        warnings=messages,
+    )
+
+
+@contextmanager
+def _dask_config(client) -> Iterator[None]:
+    from joblib import parallel_config
+
+    with parallel_config(backend="dask", n_jobs=-1, wait_for_workers_timeout=60):
+        yield
+
+
+def _store(out: Path, rec: io.Recording, key: str, result, keep_tracks: bool) -> None:
+    if keep_tracks and result.track is not None:
+        atomic_write(_cache_path(out, rec.video_id, "tracks"), lambda p: result.track.to_parquet(p, index=False))
+    path = _cache_path(out, rec.video_id)
+    atomic_write(path, lambda p: result.rows.to_parquet(p))
+    meta = {"file": _file_key(rec.path), "options": key}
+    atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
+
+
+def _assemble(done: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    if not done:
+        return pd.DataFrame(index=pd.Index([], name="video_id"))
+    table = pd.concat([done[k] for k in sorted(done)])
+    table.index.name = "video_id"
+    return table
