@@ -1,0 +1,257 @@
+"""The ``voice.`` group: voice activity, pauses and a speaking-rate proxy.
+
+Pauses matter clinically in dementia, and they are also a known confound of
+speech-based classifiers (silence alone separates much of the Pitt corpus),
+so they live in their own group where an ablation can show what they do alone.
+
+Voice activity (an energy VAD, documented here because every number below
+depends on it):
+
+1. Frame RMS over 25 ms rectangular frames every 10 ms (``librosa.feature.rms``,
+   centred frames), in dBFS with a floor of -100 dB.
+2. The recording's *speech level* is the 95th percentile of the frame levels and
+   its *background level* the 10th percentile.
+3. A frame is active when its level exceeds
+   ``max(background + 0.3 * (speech - background), speech - 35 dB)``: 30 % of the
+   way from background to speech, but never more than 35 dB below speech. The
+   threshold follows the recording's own gain and noise, so a quiet or noisy
+   recording is treated like a loud clean one.
+4. Active runs shorter than ``min_speech`` (60 ms: clicks, taps) are dropped, then
+   inactive runs shorter than ``min_pause`` (250 ms: stop closures, word
+   boundaries) between active frames are filled.
+
+A *pause* is an inactive run of at least ``min_pause`` with speech on both sides;
+silence before the first and after the last speech is not a pause (it depends on
+when the recorder was started). A recording whose speech level is below -60 dBFS
+is *silent*; one whose speech and background levels are less than 10 dB apart
+(a steady tone or noise) has no measurable activity. Both give NaN.
+
+Syllable nuclei (after de Jong & Wempe, 2009): peaks of the 300-3000 Hz band
+intensity (dB, from the same frames' power spectrum) that stand at least 2 dB
+above the dips on both sides, are at least 80 ms apart, lie in active frames and
+in *voiced* frames. A frame is voiced when its normalised autocorrelation, with
+the window's own autocorrelation divided out (Boersma, 1993), peaks above 0.45
+at a lag of 2-14 ms (F0 70-500 Hz); the autocorrelation is the inverse FFT of a
+40 ms frame's power spectrum.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import librosa
+import numpy as np
+import pandas as pd
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import find_peaks
+
+NAMES: list[str] = [
+    "voice.speech_ratio",
+    "voice.pauses_per_min",
+    "voice.pause_mean_s",
+    "voice.pause_median_s",
+    "voice.pause_max_s",
+    "voice.syllable_rate",
+]
+
+HOP_S = 0.010
+WIN_S = 0.025
+SILENT_DBFS = -60.0
+MIN_CONTRAST_DB = 10.0
+FLOOR_DB = -100.0
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Result of the energy VAD on one recording.
+
+    Attributes
+    ----------
+    active : np.ndarray [shape=(n_frames,), dtype=bool]
+        Speech frames, one per 10 ms hop (frame ``i`` is centred at ``i * hop_s`` seconds).
+    hop_s : float
+        Frame hop in seconds.
+    level_db, background_db, threshold_db : float
+        Speech level, background level and threshold in dBFS.
+    status : str
+        ``"ok"``, ``"silent"`` or ``"flat"`` (no contrast between speech and background).
+    """
+
+    active: np.ndarray
+    hop_s: float
+    level_db: float
+    background_db: float
+    threshold_db: float
+    status: str
+
+    @property
+    def speech_ratio(self) -> float:
+        """Share of frames that are active (0..1); NaN unless ``status == "ok"``."""
+        if self.status != "ok" or self.active.size == 0:
+            return float("nan")
+        return float(self.active.mean())
+
+
+def frame_params(sr: int) -> tuple[int, int]:
+    """``(frame_length, hop_length)`` in samples for 25 ms frames every 10 ms at ``sr`` Hz."""
+    return int(round(WIN_S * sr)), int(round(HOP_S * sr))
+
+
+def voice_activity(
+    y: np.ndarray, sr: int, *, min_pause: float = 0.25, min_speech: float = 0.06
+) -> Activity:
+    """Energy voice-activity detection with a threshold relative to the recording's levels.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,), dtype=float32]
+        Mono samples in [-1, 1].
+    sr : int
+        Sample rate in Hz.
+    min_pause, min_speech : float
+        Shortest pause and shortest speech burst kept, in seconds.
+
+    Returns
+    -------
+    Activity
+        One boolean per 10 ms frame and the levels behind it (see the module docstring).
+    """
+    frame, hop = frame_params(sr)
+    rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop, center=True)[0]
+    db = 20.0 * np.log10(np.maximum(rms.astype(np.float64), 10.0 ** (FLOOR_DB / 20.0)))
+    level, background = (float(v) for v in np.percentile(db, [95, 10]))
+    threshold = max(background + 0.3 * (level - background), level - 35.0)
+    hop_s = hop / sr
+    if level < SILENT_DBFS:
+        return Activity(np.zeros(db.size, bool), hop_s, level, background, threshold, "silent")
+    if level - background < MIN_CONTRAST_DB:
+        return Activity(np.zeros(db.size, bool), hop_s, level, background, threshold, "flat")
+    active = db > threshold
+    active = _drop_short_runs(active, True, int(round(min_speech / hop_s)))
+    active = _drop_short_runs(active, False, int(round(min_pause / hop_s)), interior_only=True)
+    return Activity(active, hop_s, level, background, threshold, "ok")
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run-length encoding: ``(starts, ends, values)`` with ``ends`` exclusive."""
+    if mask.size == 0:
+        empty = np.zeros(0, int)
+        return empty, empty, np.zeros(0, bool)
+    change = np.flatnonzero(np.diff(mask.astype(np.int8))) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [mask.size]])
+    return starts, ends, mask[starts]
+
+
+def _drop_short_runs(mask: np.ndarray, value: bool, min_len: int, *, interior_only: bool = False) -> np.ndarray:
+    """Flip runs of ``value`` shorter than ``min_len`` frames (only those between other runs if asked)."""
+    out = mask.copy()
+    starts, ends, values = _runs(mask)
+    for i, (s, e, v) in enumerate(zip(starts, ends, values)):
+        if v != value or e - s >= min_len:
+            continue
+        if interior_only and (i == 0 or i == len(starts) - 1):
+            continue
+        out[s:e] = not value
+    return out
+
+
+def pauses(activity: Activity, *, min_pause: float = 0.25) -> np.ndarray:
+    """Pauses between speech, as ``[[start_s, end_s], ...]`` (shape ``(n_pauses, 2)``, seconds).
+
+    Times are frame boundaries: a run of frames ``i..j-1`` spans ``i*hop_s .. j*hop_s``.
+    """
+    starts, ends, values = _runs(activity.active)
+    out = [
+        (s * activity.hop_s, e * activity.hop_s)
+        for i, (s, e, v) in enumerate(zip(starts, ends, values))
+        if not v and 0 < i < len(starts) - 1 and (e - s) * activity.hop_s >= min_pause - 1e-9
+    ]
+    return np.asarray(out, dtype=float).reshape(-1, 2)
+
+
+def voiced_frames(y: np.ndarray, sr: int, *, threshold: float = 0.45) -> np.ndarray:
+    """Voicing per 10 ms frame from the normalised autocorrelation of 40 ms Hann frames.
+
+    Returns
+    -------
+    voiced : np.ndarray [shape=(n_frames,), dtype=bool]
+        Same frames as :func:`voice_activity` (centred, 10 ms hop).
+    """
+    _, hop = frame_params(sr)
+    win = int(round(0.040 * sr))
+    n_fft = int(2 ** np.ceil(np.log2(2 * win)))
+    spec = librosa.stft(y, n_fft=n_fft, win_length=win, hop_length=hop, window="hann", center=True)
+    acf = np.fft.irfft(np.abs(spec) ** 2, n=n_fft, axis=0)
+    w_acf = np.fft.irfft(np.abs(np.fft.rfft(np.hanning(win), n=n_fft)) ** 2, n=n_fft)
+    lo, hi = int(sr / 500), min(int(sr / 70), win // 2)
+    norm = acf[lo:hi] / np.maximum(acf[:1], 1e-20) / (w_acf[lo:hi, None] / w_acf[0])
+    return norm.max(axis=0) > threshold
+
+
+def syllable_nuclei(
+    y: np.ndarray, sr: int, activity: Activity, *, band: tuple[float, float] = (300.0, 3000.0)
+) -> np.ndarray:
+    """Times (s) of syllable nuclei: prominent band-intensity peaks in active, voiced frames."""
+    frame, hop = frame_params(sr)
+    n_fft = int(2 ** np.ceil(np.log2(frame)))
+    power = np.abs(librosa.stft(y, n_fft=n_fft, win_length=frame, hop_length=hop, center=True)) ** 2
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    sel = (freqs >= band[0]) & (freqs <= min(band[1], sr / 2))
+    env = 10.0 * np.log10(np.maximum(power[sel].sum(axis=0), 1e-10))
+    env = uniform_filter1d(env, size=3, mode="nearest")
+    voiced = voiced_frames(y, sr)
+    n = min(env.size, activity.active.size, voiced.size)
+    peaks, _ = find_peaks(env[:n], prominence=2.0, distance=max(1, int(round(0.08 / activity.hop_s))))
+    keep = activity.active[peaks] & voiced[peaks]
+    return peaks[keep] * activity.hop_s
+
+
+def voice_features(
+    y: np.ndarray, sr: int, activity: Activity | None = None, *, min_pause: float = 0.25, source: str = "audio"
+) -> pd.Series:
+    """The ``voice.`` group for one recording.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,), dtype=float32]
+        Mono samples in [-1, 1].
+    sr : int
+        Sample rate in Hz.
+    activity : Activity, optional
+        A VAD result for ``y`` (computed here if not given).
+    source : str
+        Name of the recording, for warnings.
+
+    Returns
+    -------
+    pd.Series
+        Indexed by :data:`NAMES`: speech ratio (0..1), pauses per minute of the span
+        from first to last speech, mean / median / longest pause (s), syllable nuclei
+        per second of speech. NaN, with a warning, where not measurable.
+    """
+    out = pd.Series(np.nan, index=NAMES, dtype=float)
+    if activity is None:
+        activity = voice_activity(y, sr, min_pause=min_pause)
+    if activity.status != "ok" or not activity.active.any():
+        warnings.warn(f"{source}: no speech activity ({activity.status}); voice features are NaN", stacklevel=2)
+        return out
+    out["voice.speech_ratio"] = activity.speech_ratio
+    idx = np.flatnonzero(activity.active)
+    span_s = (idx[-1] + 1 - idx[0]) * activity.hop_s
+    found = pauses(activity, min_pause=min_pause)
+    durations = found[:, 1] - found[:, 0]
+    out["voice.pauses_per_min"] = durations.size / (span_s / 60.0)
+    if durations.size:
+        out["voice.pause_mean_s"] = float(durations.mean())
+        out["voice.pause_median_s"] = float(np.median(durations))
+        out["voice.pause_max_s"] = float(durations.max())
+    else:
+        warnings.warn(f"{source}: no pause of {min_pause} s or more; pause durations are NaN", stacklevel=2)
+    speech_s = idx.size * activity.hop_s
+    if speech_s >= 0.5:
+        out["voice.syllable_rate"] = syllable_nuclei(y, sr, activity).size / speech_s
+    else:
+        warnings.warn(f"{source}: only {speech_s:.2f} s of speech; syllable rate is NaN", stacklevel=2)
+    return out
