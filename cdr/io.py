@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+import cv2
 import numpy as np
 
 from .errors import InputError, NoAudioError
@@ -128,15 +129,73 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         return MediaInfo(path, duration, True, a is not None, w, h, fps, rotation, v.codec_context.name)
 
 
-def iter_frames(
+class Frame:
+    """One decoded video frame, kept in the decoder's YUV 4:2:0 layout.
+
+    Converting a whole 720p frame to RGB costs more than FaceMesh's crop needs,
+    so RGB is made on demand: :meth:`rgb` for the full frame (cached) and
+    :meth:`warp_rgb` for an affine-warped crop, which converts only the crop.
+
+    Attributes
+    ----------
+    t : float
+        Seconds from the stream's start, from the frame's pts.
+    width, height : int
+        Displayed size in pixels.
+    """
+
+    __slots__ = ("t", "width", "height", "_yuv", "_rgb")
+
+    def __init__(self, t: float, *, yuv: np.ndarray | None = None, rgb: np.ndarray | None = None) -> None:
+        self.t = t
+        self._yuv, self._rgb = yuv, rgb
+        if rgb is not None:
+            self.height, self.width = rgb.shape[:2]
+        else:
+            self.height, self.width = yuv.shape[0] * 2 // 3, yuv.shape[1]
+
+    def rgb(self) -> np.ndarray:
+        """The whole frame [shape=(height, width, 3), dtype=uint8]."""
+        if self._rgb is None:
+            self._rgb = cv2.cvtColor(self._yuv, cv2.COLOR_YUV2RGB_I420)
+        return self._rgb
+
+    def warp_rgb(self, m: np.ndarray, size: int) -> np.ndarray:
+        """The frame warped by the 2x3 affine ``m`` into a ``size`` x ``size`` RGB crop.
+
+        Pixels outside the frame are black.
+        """
+        if self._rgb is not None:
+            return cv2.warpAffine(self._rgb, m, (size, size), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT)
+        h, w = self.height, self.width
+        y = self._yuv[:h]
+        u = self._yuv[h: h + h // 4].reshape(h // 2, w // 2)
+        v = self._yuv[h + h // 4:].reshape(h // 2, w // 2)
+        half = size // 2
+        mc = m * 0.5
+        mc[:, :2] = m[:, :2]  # chroma in, chroma out: both at half resolution
+        out = np.empty((size * 3 // 2, size), np.uint8)
+        cv2.warpAffine(y, m, (size, size), dst=out[:size], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=16)
+        out_u = cv2.warpAffine(u, mc, (half, half), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=128)
+        out_v = cv2.warpAffine(v, mc, (half, half), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=128)
+        out[size: size + size // 4] = out_u.reshape(size // 4, size)
+        out[size + size // 4:] = out_v.reshape(size // 4, size)
+        return cv2.cvtColor(out, cv2.COLOR_YUV2RGB_I420)
+
+
+def iter_video(
     path: str | os.PathLike,
     *,
     width: int | None = None,
     height: int | None = None,
     stride: int = 1,
     threads: int = 0,
-) -> Iterator[tuple[float, np.ndarray]]:
-    """Decode video frames one at a time.
+) -> Iterator[Frame]:
+    """Decode video frames one at a time, as :class:`Frame` objects.
 
     Parameters
     ----------
@@ -150,10 +209,8 @@ def iter_frames(
 
     Yields
     ------
-    t : float
-        Seconds from the stream's start, from the frame's pts.
-    rgb : np.ndarray [shape=(height, width, 3), dtype=uint8]
-        The frame as displayed (rotation metadata applied).
+    Frame
+        With its time from pts, as displayed (rotation metadata applied).
     """
     path = Path(path)
     if stride < 1:
@@ -166,8 +223,9 @@ def iter_frames(
         stream.thread_count = threads
         start = stream.start_time or 0
         tb = float(stream.time_base) if stream.time_base else None
-        size: tuple[int | None, int | None] | None = None
+        size: tuple[int, int] | None = None
         rotation = 0
+        planar = False
         n = 0
         try:
             for frame in container.decode(stream):
@@ -178,21 +236,38 @@ def iter_frames(
                 if size is None:
                     rotation = int(round(frame.rotation or 0)) % 360
                     size = _target_size(frame.width, frame.height, width, height, rotation)
+                    planar = rotation == 0 and size[0] % 2 == 0 and size[1] % 2 == 0
+                if frame.pts is not None and tb is not None:
+                    t = float((frame.pts - start) * tb)
+                else:
+                    t = float(frame.time) if frame.time is not None else float("nan")
                 w, h = size
+                if planar:
+                    yield Frame(t, yuv=frame.to_ndarray(format="yuv420p", width=w, height=h))
+                    continue
                 rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
                 if rotation:
-                    # FFmpeg's display matrix is counter-clockwise; np.rot90 turns that way for k>0.
+                    # FFmpeg's display matrix turns counter-clockwise; so does np.rot90 for k > 0.
                     rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
-                if frame.pts is not None and tb is not None:
-                    t = (frame.pts - start) * tb
-                else:
-                    t = frame.time if frame.time is not None else float("nan")
-                yield float(t), rgb
+                yield Frame(t, rgb=rgb)
         except av.error.FFmpegError as exc:
             if n == 0:
                 raise InputError(f"{path}: video could not be decoded ({_reason(exc)}); re-encode it") from exc
             # A truncated file: keep what was decoded, stop quietly at the damage.
             return
+
+
+def iter_frames(path: str | os.PathLike, **kwargs) -> Iterator[tuple[float, np.ndarray]]:
+    """Like :func:`iter_video`, but yields ``(t, rgb)`` with the whole frame in RGB.
+
+    Yields
+    ------
+    t : float
+        Seconds from the stream's start, from the frame's pts.
+    rgb : np.ndarray [shape=(height, width, 3), dtype=uint8]
+    """
+    for frame in iter_video(path, **kwargs):
+        yield frame.t, frame.rgb()
 
 
 def _target_size(fw: int, fh: int, width: int | None, height: int | None, rotation: int) -> tuple[int, int]:

@@ -19,13 +19,12 @@ from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging: errors only
 
-import cv2  # noqa: E402
 import mediapipe as mp  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .. import io  # noqa: E402
-from .align import align_face  # noqa: E402
+from .align import alignment_matrix  # noqa: E402
 from .pose import head_pose  # noqa: E402
 
 #: Landmark indices (left/right as seen in the image).
@@ -141,7 +140,8 @@ class FaceTracker:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _detect(self, rgb: np.ndarray) -> tuple[float, float, float] | None:
+    def _detect(self, frame: io.Frame) -> tuple[float, float, float] | None:
+        rgb = frame.rgb()
         res = self._detector.process(rgb)
         if not res.detections:
             return None
@@ -151,13 +151,12 @@ class FaceTracker:
         side = max(box.width * w, box.height * h) * CROP_MARGIN
         return (box.xmin + box.width / 2) * w, (box.ymin + box.height / 2) * h, side
 
-    def _mesh_in_roi(self, rgb: np.ndarray, roi: tuple[float, float, float]) -> np.ndarray | None:
+    def _mesh_in_roi(self, frame: io.Frame, roi: tuple[float, float, float]) -> np.ndarray | None:
         cx, cy, side = roi
         scale = CROP_SIZE / side
-        # One affine warp crops, pads and scales in a single pass.
+        # One affine warp crops, pads and scales in a single pass, converting only the crop to RGB.
         m = np.array([[scale, 0, CROP_SIZE / 2 - scale * cx], [0, scale, CROP_SIZE / 2 - scale * cy]])
-        crop = cv2.warpAffine(rgb, m, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT)
+        crop = frame.warp_rgb(m, CROP_SIZE)
         res = self._mesh.process(crop)
         if not res.multi_face_landmarks:
             return None
@@ -168,21 +167,23 @@ class FaceTracker:
         lm[:, 2] /= scale
         return lm
 
-    def process(self, rgb: np.ndarray) -> np.ndarray | None:
-        """Landmarks [shape=(478, 3), pixels] of the face in one frame, or None."""
+    def process(self, frame: io.Frame | np.ndarray) -> np.ndarray | None:
+        """Landmarks [shape=(478, 3), pixels] of the face in one frame (or RGB image), or None."""
+        if isinstance(frame, np.ndarray):
+            frame = io.Frame(0.0, rgb=frame)
         fresh = False
         if self._roi is None:
             self._lost += 1
             if self._lost > 30 and self._lost % self.redetect_every:
                 return None
-            self._roi = self._detect(rgb)
+            self._roi = self._detect(frame)
             fresh = True
             if self._roi is None:
                 return None
-        lm = self._mesh_in_roi(rgb, self._roi)
+        lm = self._mesh_in_roi(frame, self._roi)
         if lm is None and not fresh:
-            self._roi = self._detect(rgb)
-            lm = None if self._roi is None else self._mesh_in_roi(rgb, self._roi)
+            self._roi = self._detect(frame)
+            lm = None if self._roi is None else self._mesh_in_roi(frame, self._roi)
         if lm is None:
             self._roi = None
             return None
@@ -200,12 +201,12 @@ def landmarks_in_image(rgb: np.ndarray) -> np.ndarray | None:
 
 def track_frames(frames, *, crop_rate: float = 2.0, crop_size: int = 112,
                  tracker: FaceTracker | None = None) -> FaceTrack:
-    """Track a face through ``(t, rgb)`` pairs.
+    """Track a face through a video's frames.
 
     Parameters
     ----------
-    frames : iterable of (float, np.ndarray)
-        Seconds and RGB frames, as yielded by :func:`cdr.io.iter_frames`.
+    frames : iterable of cdr.io.Frame or of (float, np.ndarray)
+        Frames from :func:`cdr.io.iter_video`, or (seconds, RGB image) pairs.
     crop_rate : float
         Aligned face crops kept per second (0 keeps none).
     crop_size : int
@@ -221,8 +222,11 @@ def track_frames(frames, *, crop_rate: float = 2.0, crop_size: int = 112,
     next_crop = 0.0
     nan_row = np.full(len(_MEASURES), np.nan)
     try:
-        for t, rgb in frames:
-            lm = tracker.process(rgb)
+        for frame in frames:
+            if isinstance(frame, tuple):
+                frame = io.Frame(frame[0], rgb=frame[1])
+            t = frame.t
+            lm = tracker.process(frame)
             times.append(t)
             found.append(lm is not None)
             if lm is None:
@@ -230,7 +234,7 @@ def track_frames(frames, *, crop_rate: float = 2.0, crop_size: int = 112,
                 continue
             rows.append(np.concatenate([head_pose(lm), eye_measures(lm)]))
             if crop_rate > 0 and t >= next_crop:
-                crops.append(align_face(rgb, *eye_centres(lm), size=crop_size))
+                crops.append(frame.warp_rgb(alignment_matrix(*eye_centres(lm), crop_size), crop_size))
                 crop_times.append(t)
                 next_crop = t + 1.0 / crop_rate
     finally:
@@ -252,5 +256,5 @@ def track_video(path: str | Path, *, width: int | None = None, stride: int = 1,
 
     ``width`` scales frames in the decoder (aspect kept); ``stride`` keeps every n-th frame.
     """
-    return track_frames(io.iter_frames(path, width=width, stride=stride),
+    return track_frames(io.iter_video(path, width=width, stride=stride),
                         crop_rate=crop_rate, crop_size=crop_size)
