@@ -1,0 +1,552 @@
+"""Synthetic face frames: a real photograph animated through its own 3-D landmark mesh.
+
+SYNTHETIC DATA. Every frame this module makes is a re-rendering of one real
+photograph (by default ``skimage.data.astronaut()``); nothing here is a
+recording of a person.
+
+How it works. FaceMesh (with iris refinement) runs once on the photograph and
+gives 478 landmarks, in pixels (x right, y down, z scaled like x, away from the
+camera). Two rings of extra points around the face oval carry the hair, ears
+and neck. The mesh is FaceMesh's own tessellation (its triangles recovered from
+its edge list), with the eye and mouth openings filled by strips between the
+lids (or lips) and strips joining the face oval to the rings; per
+frame the 3-D points are deformed (blink, expression), rotated about a head
+centre behind the face, projected orthographically (weak perspective), and each
+triangle is warped piecewise-affinely into the frame: triangles are rasterised
+far to near (painter's algorithm by mean depth) into a map
+of triangle ids, from which one dense ``cv2.remap`` map is built. The irises
+are moved inside the photograph's eye openings before the warp, so that the
+warp carries them; their true image positions come from the same piecewise
+affine map.
+
+Pose is *relative to the photograph*: ``yaw = pitch = roll = 0`` reproduces the
+photograph's own head pose, which is close to, but not exactly, frontal (a
+tracker that reports absolute pose reads the photograph's own pose at zero).
+Likewise ``gaze = (0, 0)`` is the photograph's own gaze.
+
+Axes and signs (those of the face-track format): image axes x right, y down,
+z away from the camera. ``yaw > 0`` turns the nose toward the image's right,
+``pitch > 0`` turns it up, ``roll > 0`` tilts the head clockwise in the image.
+The rotation is ``R = Rz(roll) · Rx(-pitch) · Ry(-yaw)`` (scipy's intrinsic
+"ZXY" with angles ``(roll, -pitch, -yaw)``), which is the decomposition
+``cdr.face.pose.euler_from_matrix`` inverts. Left/right eyes are as seen in
+the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
+
+import cv2
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from ..errors import InputError, ParameterError
+from .expressions import apply_expressions
+
+
+#: FaceMesh indices. "Left"/"right" are as seen in the image (FaceMesh's "right eye" is the image's left).
+NOSE_TIP = 1
+CHEEK_LEFT, CHEEK_RIGHT = 234, 454
+FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
+MOUTH_UPPER = (191, 80, 81, 82, 13, 312, 311, 310, 415)  # inner upper lip, image-left to right
+MOUTH_LOWER = (95, 88, 178, 87, 14, 317, 402, 318, 324)  # inner lower lip, same order
+#: (scale about the face centre, extra depth in face widths) of the rings carrying hair, ears and neck.
+RINGS = ((1.3, 0.15), (1.65, 0.3))
+#: Head rotation centre behind the face's mean depth, in face widths.
+HEAD_CENTRE_DEPTH = 0.5
+
+
+@dataclass(frozen=True)
+class _Eye:
+    corners: tuple[int, int]
+    upper: tuple[int, ...]  # upper lid, corner to corner (interior points)
+    lower: tuple[int, ...]  # lower lid, same order
+    upper2: tuple[int, ...]  # the ring above the upper lid, same order
+    iris: tuple[int, ...]  # centre, then four points on the iris edge
+    ear: tuple[int, ...]  # p1..p6 of the eye aspect ratio
+
+    @property
+    def contour(self) -> list[int]:
+        return [self.corners[0], *self.upper, self.corners[1], *self.lower[::-1]]
+
+
+EYE_LEFT = _Eye((33, 133), (246, 161, 160, 159, 158, 157, 173), (7, 163, 144, 145, 153, 154, 155),
+                (247, 30, 29, 27, 28, 56, 190), (468, 469, 470, 471, 472), (33, 160, 158, 133, 153, 144))
+EYE_RIGHT = _Eye((263, 362), (466, 388, 387, 386, 385, 384, 398), (249, 390, 373, 374, 380, 381, 382),
+                 (467, 260, 259, 257, 258, 286, 414), (473, 474, 475, 476, 477), (362, 385, 387, 263, 373, 380))
+
+
+def _close_eye(v: np.ndarray, eye: _Eye, amount: float) -> None:
+    """Lower the upper lid onto the lower lid, in place (``amount`` 0 open … 1 closed; < 0 widens)."""
+    up, lo, up2 = list(eye.upper), list(eye.lower), list(eye.upper2)
+    shift = amount * 0.95 * (v[lo] - v[up])
+    v[up] += shift
+    v[up2] += 0.5 * shift
+
+
+class _EyeSprite:
+    """One eye's iris, cut from the photograph, that can be redrawn shifted inside the eye opening."""
+
+    def __init__(self, rgb: np.ndarray, lm: np.ndarray, eye: _Eye):
+        self.c0 = lm[eye.iris[0], :2].copy()
+        self.iris_src = lm[list(eye.iris), :2].copy()
+        self.radius = float(np.mean(np.linalg.norm(lm[list(eye.iris[1:]), :2] - self.c0, axis=1)))
+        self.eye_width = float(np.linalg.norm(lm[eye.corners[0], :2] - lm[eye.corners[1], :2]))
+        contour = lm[eye.contour, :2]
+        m = self.radius + 0.8 * self.eye_width
+        h, w = rgb.shape[:2]
+        x0, y0 = np.floor(contour.min(0) - m).astype(int).clip(0)
+        x1, y1 = np.minimum(np.ceil(contour.max(0) + m).astype(int), [w, h])
+        self.box = (x0, y0, x1, y1)
+        patch = rgb[y0:y1, x0:x1].copy()
+        self.opening = np.zeros(patch.shape[:2], np.float32)
+        cv2.fillPoly(self.opening, [np.round((contour - [x0, y0]) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
+        disc = np.zeros(patch.shape[:2], np.float32)
+        c = np.round((self.c0 - [x0, y0]) * 16).astype(int)
+        cv2.circle(disc, tuple(int(a) for a in c), int(round(self.radius * 16)), 1.0, -1, cv2.LINE_AA, 4)
+        self.disc = disc
+        hole = ((disc > 0) & (self.opening > 0)).astype(np.uint8)
+        hole = cv2.dilate(hole, np.ones((3, 3), np.uint8))
+        self.empty = cv2.inpaint(patch, hole, 2, cv2.INPAINT_TELEA)
+        seen = (disc > 0.5) & (self.opening > 0.5)
+        fill = patch[seen].mean(0) if seen.any() else patch[disc > 0.5].mean(0)
+        sprite = patch.astype(np.float32)
+        sprite[(disc > 0) & ~seen] = fill  # iris hidden under the lids in the photograph
+        self.sprite = sprite
+
+    def iris_centre(self, gaze) -> np.ndarray:
+        return self.c0 + np.asarray(gaze, float) * self.eye_width
+
+    def iris_points(self, gaze) -> np.ndarray:
+        return self.iris_src + np.asarray(gaze, float) * self.eye_width
+
+    def draw(self, rgb: np.ndarray, gaze) -> None:
+        """Redraw the iris shifted by ``gaze`` (eye widths) into ``rgb`` (the photograph), in place."""
+        d = np.asarray(gaze, float) * self.eye_width
+        x0, y0, x1, y1 = self.box
+        t = np.float32([[1, 0, d[0]], [0, 1, d[1]]])
+        size = (x1 - x0, y1 - y0)
+        sprite = cv2.warpAffine(self.sprite, t, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        a = cv2.warpAffine(self.disc, t, size, flags=cv2.INTER_LINEAR, borderValue=0)
+        a = (a * self.opening)[..., None]
+        rgb[y0:y1, x0:x1] = (self.empty * (1 - a) + sprite * a + 0.5).astype(np.uint8)
+
+
+@lru_cache(maxsize=8)
+def _builtin_photo(name: str) -> np.ndarray:
+    import skimage.data
+
+    if name != "astronaut":
+        raise ParameterError(f"photo={name!r} is not a built-in photograph; use 'astronaut' or pass an RGB array")
+    return skimage.data.astronaut()
+
+
+def photo_landmarks(rgb: np.ndarray) -> np.ndarray:
+    """FaceMesh landmarks (with irises) of the one face in a photograph.
+
+    Parameters
+    ----------
+    rgb : np.ndarray [shape=(h, w, 3), dtype=uint8]
+
+    Returns
+    -------
+    np.ndarray [shape=(478, 3)]
+        Pixels: x right, y down, z (depth, away from the camera) scaled like x.
+    """
+    import mediapipe as mp  # only needed once per photograph
+
+    h, w = rgb.shape[:2]
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1) as fm:
+        result = fm.process(np.ascontiguousarray(rgb[..., :3]))
+    if not result.multi_face_landmarks:
+        raise InputError("photograph: FaceMesh found no face in it; use a photo with one clear, frontal face")
+    pts = result.multi_face_landmarks[0].landmark
+    return np.array([[p.x * w, p.y * h, p.z * w] for p in pts], dtype=np.float64)
+
+
+@lru_cache(maxsize=8)
+def _builtin_landmarks(name: str) -> np.ndarray:
+    return photo_landmarks(_builtin_photo(name))
+
+
+def make_background(frame_size: tuple[int, int], seed: int) -> np.ndarray:
+    """A smooth two-colour gradient with a faint low-frequency texture.
+
+    Parameters
+    ----------
+    frame_size : (width, height) in pixels
+    seed : int
+
+    Returns
+    -------
+    np.ndarray [shape=(height, width, 3), dtype=uint8]
+    """
+    w, h = frame_size
+    rng = np.random.default_rng(seed)
+    c0, c1 = rng.uniform(30, 225, size=(2, 3))
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ramp = (np.cos(angle) * xx / w + np.sin(angle) * yy / h)
+    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+    img = c0[None, None] + ramp[..., None] * (c1 - c0)[None, None]
+    noise = rng.normal(0, 1, size=(max(h // 32, 2), max(w // 32, 2), 3)).astype(np.float32)
+    noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+    img += rng.uniform(4, 14) * noise
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+class FaceRenderer:
+    """Render one real photograph's face at a chosen pose, gaze, blink and expression.
+
+    Parameters
+    ----------
+    photo : np.ndarray [shape=(h, w, 3), dtype=uint8] or str
+        The photograph, or the name of a built-in one (``"astronaut"``).
+    landmarks : np.ndarray [shape=(478, 3)], optional
+        The photograph's FaceMesh landmarks, if already known (pixels).
+    """
+
+    def __init__(self, photo: np.ndarray | str = "astronaut", *, landmarks: np.ndarray | None = None):
+        if isinstance(photo, str):
+            rgb = _builtin_photo(photo)
+            lm = _builtin_landmarks(photo) if landmarks is None else landmarks
+        else:
+            rgb = np.asarray(photo)
+            if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.dtype != np.uint8:
+                raise ParameterError(f"photo has shape {rgb.shape} and dtype {rgb.dtype}; pass an RGB uint8 image")
+            rgb = np.ascontiguousarray(rgb[..., :3])
+            lm = photo_landmarks(rgb) if landmarks is None else landmarks
+        self.photo = rgb
+        self.landmarks = np.asarray(lm, np.float64)
+        if self.landmarks.shape != (478, 3):
+            raise ParameterError(f"landmarks have shape {self.landmarks.shape}; FaceMesh with irises gives (478, 3)")
+        self._build()
+
+    # ---- set-up (once per photograph) -------------------------------------------------
+    def _build(self) -> None:
+        lm = self.landmarks
+        self.face_width_src = float(np.linalg.norm(lm[CHEEK_RIGHT, :2] - lm[CHEEK_LEFT, :2]))
+        fw = self.face_width_src
+        centre2 = lm[:468, :2].mean(0)
+        self.centre = np.r_[centre2, lm[:468, 2].mean() + HEAD_CENTRE_DEPTH * fw]
+        oval = lm[FACE_OVAL]
+        rings = []
+        h, w = self.photo.shape[:2]
+        for scale, dz in RINGS:
+            ring = oval.copy()
+            ring[:, :2] = centre2 + scale * (oval[:, :2] - centre2)
+            ring[:, 0] = np.clip(ring[:, 0], 0, w - 1)
+            ring[:, 1] = np.clip(ring[:, 1], 0, h - 1)
+            ring[:, 2] += dz * fw
+            rings.append(ring)
+        # Mesh vertices: the 468 face points and the rings. The irises are not vertices; they are
+        # drawn into the texture (see _texture) and mapped through the mesh.
+        self.vertices = np.vstack([lm[:468]] + rings)
+        simp = np.array(_face_triangles(lm[:468, :2]) + _fill_triangles(len(rings)))
+        area = _signed_area(self.vertices[simp, :2])
+        simp[area < 0] = simp[area < 0][:, [0, 2, 1]]  # one winding for all, in the photograph
+        self.simplices = simp
+        self.src_tri = self.vertices[simp, :2]
+        # Alpha: opaque inside the inner ring, fading to zero at the outer ring.
+        alpha = np.zeros((h, w), np.float32)
+        cv2.fillPoly(alpha, [np.round(rings[0][:, :2]).astype(np.int32)], 1.0)
+        gap = float(np.mean(np.linalg.norm(rings[-1][:, :2] - rings[0][:, :2], axis=1)))
+        dist = cv2.distanceTransform((alpha < 0.5).astype(np.uint8), cv2.DIST_L2, 5)
+        alpha = np.clip(1.0 - dist / max(gap, 1.0), 0, 1)
+        outer = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(outer, [np.round(rings[-1][:, :2]).astype(np.int32)], 1)
+        self._alpha = (alpha * outer * 255).astype(np.uint8)
+        self._eyes = [_EyeSprite(self.photo, lm, eye) for eye in (EYE_LEFT, EYE_RIGHT)]
+        self._tex_key: tuple | None = None
+        self._tex_levels: list[np.ndarray] = []
+
+    def _texture(self, gaze: tuple[float, float], level: int) -> np.ndarray:
+        """The RGBA photograph with the irises moved by ``gaze`` (eye widths), at pyramid ``level``."""
+        key = (round(gaze[0], 4), round(gaze[1], 4))
+        if key != self._tex_key:
+            rgb = self.photo.copy()
+            if key != (0.0, 0.0):
+                for eye in self._eyes:
+                    eye.draw(rgb, key)
+            self._tex_levels = [np.dstack([rgb, self._alpha])]
+            self._tex_key = key
+        while len(self._tex_levels) <= level:
+            self._tex_levels.append(cv2.pyrDown(self._tex_levels[-1]))
+        return self._tex_levels[level]
+
+    # ---- geometry -----------------------------------------------------------------------
+    def deformed(self, *, blink: float = 0.0, smile: float = 0.0, expression: Mapping[str, float] | None = None,
+                 blink_left: float | None = None, blink_right: float | None = None) -> np.ndarray:
+        """Mesh vertices [shape=(n, 3)] in photograph pixels after blink and expression, before rotation."""
+        v = self.vertices.copy()
+        amounts = dict(expression or {})
+        if smile:
+            amounts["smile"] = amounts.get("smile", 0.0) + smile
+        apply_expressions(v, amounts, self.face_width_src)
+        for eye, b in ((EYE_LEFT, blink if blink_left is None else blink_left),
+                       (EYE_RIGHT, blink if blink_right is None else blink_right)):
+            if b:
+                _close_eye(v, eye, float(np.clip(b, 0.0, 1.0)))
+        return v
+
+    @staticmethod
+    def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+        """Head rotation [shape=(3, 3)] in image axes for contract-signed angles in degrees."""
+        return Rotation.from_euler("ZXY", [roll, -pitch, -yaw], degrees=True).as_matrix()
+
+    def _project(self, pts: np.ndarray, r: np.ndarray, scale: float, centre_px: np.ndarray) -> np.ndarray:
+        q = (pts - self.centre) @ r.T
+        out = q * scale
+        out[:, :2] += centre_px
+        return out
+
+    # ---- rendering ----------------------------------------------------------------------
+    def render(
+        self,
+        *,
+        yaw: float = 0.0,
+        pitch: float = 0.0,
+        roll: float = 0.0,
+        gaze: tuple[float, float] = (0.0, 0.0),
+        blink: float = 0.0,
+        smile: float = 0.0,
+        expression: Mapping[str, float] | None = None,
+        frame_size: tuple[int, int] = (640, 480),
+        face_width: float = 0.4,
+        center: tuple[float, float] = (0.5, 0.5),
+        background: np.ndarray | tuple[int, int, int] | int | None = None,
+    ) -> tuple[np.ndarray, dict[str, float]]:
+        """Render one frame.
+
+        Parameters
+        ----------
+        yaw, pitch, roll : float
+            Degrees, relative to the photograph's own pose, contract signs.
+        gaze : (float, float)
+            Iris shift (x right, y down) within the eye, in eye widths, in the head's frame.
+        blink : float
+            0 open … 1 closed (upper lids lowered onto the lower lids).
+        smile : float
+            0 neutral … 1 full smile (mouth corners up and out).
+        expression : mapping, optional
+            Further expression amounts by name (see ``cdr.synth.expressions.PRIMITIVES``).
+        frame_size : (width, height)
+            Pixels.
+        face_width : float
+            Cheek-to-cheek face width at zero pose, as a fraction of the frame width.
+        center : (float, float)
+            Where the head centre lands, as fractions of (width, height).
+        background : array [shape=(height, width, 3)], RGB tuple, int seed or None (mid grey)
+
+        Returns
+        -------
+        rgb : np.ndarray [shape=(height, width, 3), dtype=uint8]
+        truth : dict[str, float]
+            The applied ``yaw, pitch, roll`` (degrees), ``gaze_x, gaze_y`` (eye widths), ``blink``,
+            ``smile``; projected 2-D pixel positions ``nose_x, nose_y`` (landmark 1),
+            ``eye_left_x/_y``, ``eye_right_x/_y`` (corner midpoints), ``iris_left_x/_y``,
+            ``iris_right_x/_y``; ``pupil_left_x/_y``, ``pupil_right_x/_y`` (iris minus eye centre
+            in projected eye widths, image axes, as in the face-track format); ``ear_left``,
+            ``ear_right`` (eye aspect ratios of the rendered lids); ``face_width_px``.
+        """
+        w, h = int(frame_size[0]), int(frame_size[1])
+        if w < 16 or h < 16:
+            raise ParameterError(f"frame_size={frame_size} is too small; use at least 16x16 pixels")
+        if not 0.02 <= face_width <= 2.0:
+            raise ParameterError(f"face_width={face_width} must be a fraction of the frame width in [0.02, 2]")
+        frame = _background(background, w, h)
+        scale = face_width * w / self.face_width_src
+        centre_px = np.array([center[0] * w, center[1] * h])
+        r = self.rotation(yaw, pitch, roll)
+        v = self.deformed(blink=blink, smile=smile, expression=expression)
+        dst = self._project(v, r, scale, centre_px)
+        self._warp_into(frame, dst, gaze, scale)
+        truth = self._truth(dst, gaze, r, scale, centre_px)
+        truth.update(yaw=float(yaw), pitch=float(pitch), roll=float(roll), blink=float(blink), smile=float(smile),
+                     face_width_px=float(face_width * w))
+        return frame, truth
+
+    def _warp_into(self, frame: np.ndarray, dst: np.ndarray, gaze, scale: float) -> None:
+        h, w = frame.shape[:2]
+        tri_dst = dst[self.simplices]  # (T, 3, 3)
+        area = _signed_area(tri_dst[:, :, :2])
+        # No back-face culling: every triangle is drawn, far to near, so that turned-away
+        # triangles (the far cheek, a nostril's side) sit behind the near surface instead of
+        # leaving holes. Only degenerate triangles (closed lids) are skipped.
+        keep = np.abs(area) > 1e-3
+        x0, y0 = np.floor(dst[:, :2].min(0)).astype(int)
+        x1, y1 = np.ceil(dst[:, :2].max(0)).astype(int) + 1
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1 <= x0 or y1 <= y0 or not keep.any():
+            return
+        idx = np.flatnonzero(keep)
+        idx = idx[np.argsort(-tri_dst[idx, :, 2].mean(1), kind="stable")]  # far first
+        ids = np.full((y1 - y0, x1 - x0), -1, np.int32)
+        pts = np.round((tri_dst[idx, :, :2] - [x0, y0]) * 16).astype(np.int32)
+        for i, p in zip(idx, pts):
+            cv2.fillConvexPoly(ids, p, int(i), lineType=cv2.LINE_8, shift=4)
+        # Inverse affine (destination pixel -> texture pixel) of every kept triangle, closed form.
+        level = int(np.clip(np.floor(-np.log2(max(scale, 1e-6)) + 0.25), 0, 4))
+        tex = self._texture(tuple(gaze), level)
+        f = 0.5**level
+        coef = np.zeros((len(self.simplices) + 1, 6), np.float32)
+        coef[-1] = (0, 0, -10, 0, 0, -10)  # id -1 (no triangle): outside the texture, alpha 0
+        coef[idx] = _inverse_affines(tri_dst[idx, :, :2] - [x0, y0], self.src_tri[idx] * f + (f - 1) * 0.5)
+        xx = np.arange(x1 - x0, dtype=np.float32)[None, :]
+        yy = np.arange(y1 - y0, dtype=np.float32)[:, None]
+        c = coef[ids]
+        mx = c[..., 0] * xx + c[..., 1] * yy + c[..., 2]
+        my = c[..., 3] * xx + c[..., 4] * yy + c[..., 5]
+        rgba = cv2.remap(tex, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        a = cv2.merge([rgba[..., 3]] * 3)
+        roi = frame[y0:y1, x0:x1]
+        roi[:] = cv2.add(cv2.multiply(rgba[..., :3], a, scale=1 / 255), cv2.multiply(roi, 255 - a, scale=1 / 255))
+
+    def _map_points(self, src_xy: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Carry photograph points [shape=(k, 2)] through the mesh to the frame (pixels)."""
+        out = np.empty((len(src_xy), 2))
+        for n, p in enumerate(np.asarray(src_xy, float)):
+            a, b, c = (self.src_tri[:, i] for i in range(3))
+            den = _signed_area(self.src_tri)
+            l1 = _signed_area(np.stack([np.broadcast_to(p, a.shape), b, c], 1)) / den
+            l2 = _signed_area(np.stack([a, np.broadcast_to(p, a.shape), c], 1)) / den
+            bary = np.stack([l1, l2, 1 - l1 - l2], 1)
+            i = int(np.argmax(bary.min(1)))  # the triangle holding p (or the nearest to holding it)
+            out[n] = bary[i] @ dst[self.simplices[i], :2]
+        return out
+
+    def _truth(self, dst, gaze, r, scale, centre_px) -> dict[str, float]:
+        lm = self.landmarks
+        out: dict[str, float] = {"gaze_x": float(gaze[0]), "gaze_y": float(gaze[1])}
+        out["nose_x"], out["nose_y"] = map(float, dst[NOSE_TIP, :2])
+        for side, eye, sprite in (("left", EYE_LEFT, self._eyes[0]), ("right", EYE_RIGHT, self._eyes[1])):
+            c0, c1 = dst[eye.corners[0], :2], dst[eye.corners[1], :2]
+            centre = (c0 + c1) / 2
+            width = float(np.linalg.norm(c1 - c0))
+            iris = self._map_points(sprite.iris_centre(gaze)[None], dst)[0]
+            out[f"eye_{side}_x"], out[f"eye_{side}_y"] = map(float, centre)
+            out[f"iris_{side}_x"], out[f"iris_{side}_y"] = map(float, iris)
+            out[f"pupil_{side}_x"], out[f"pupil_{side}_y"] = map(float, (iris - centre) / max(width, 1e-9))
+            p = dst[list(eye.ear), :2]
+            ear = (np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * np.linalg.norm(p[0] - p[3]))
+            out[f"ear_{side}"] = float(ear)
+        del lm, r, scale, centre_px
+        return out
+
+    def landmarks_2d(self, **render_kwargs) -> np.ndarray:
+        """The 478 landmarks [shape=(478, 2)] (pixels) as they land in a frame rendered with these arguments."""
+        w, h = render_kwargs.get("frame_size", (640, 480))
+        scale = render_kwargs.get("face_width", 0.4) * w / self.face_width_src
+        cx, cy = render_kwargs.get("center", (0.5, 0.5))
+        r = self.rotation(render_kwargs.get("yaw", 0.0), render_kwargs.get("pitch", 0.0), render_kwargs.get("roll", 0.0))
+        v = self.deformed(blink=render_kwargs.get("blink", 0.0), smile=render_kwargs.get("smile", 0.0),
+                          expression=render_kwargs.get("expression"))
+        dst = self._project(v, r, scale, np.array([cx * w, cy * h]))
+        gaze = render_kwargs.get("gaze", (0.0, 0.0))
+        iris = np.vstack([self._map_points(e.iris_points(gaze), dst) for e in self._eyes])
+        return np.vstack([dst[:468, :2], iris])
+
+
+@lru_cache(maxsize=1)
+def _tessellation_cliques() -> tuple[tuple[int, int, int], ...]:
+    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
+
+    adj: dict[int, set[int]] = {}
+    for a, b in FACEMESH_TESSELATION:
+        adj.setdefault(a, set()).add(b)
+        adj.setdefault(b, set()).add(a)
+    out = []
+    for a in adj:
+        for b in adj[a]:
+            if b > a:
+                out.extend((a, b, c) for c in adj[a] & adj[b] if c > b)
+    return tuple(out)
+
+
+def _face_triangles(xy: np.ndarray) -> list[tuple[int, int, int]]:
+    """FaceMesh's 852 surface triangles from its edge list.
+
+    Every 3-cycle of the edge graph is a triangle except the few that enclose a fourth
+    vertex adjacent to all three corners; those are dropped, using the photograph's 2-D layout.
+    """
+    cliques = _tessellation_cliques()
+    adj: dict[int, set[int]] = {}
+    for t in cliques:
+        for i in t:
+            adj.setdefault(i, set()).update(t)
+    keep = []
+    for t in cliques:
+        tri = xy[list(t)][None]
+        enclosed = False
+        for v in adj[t[0]] & adj[t[1]] & adj[t[2]] - set(t):
+            sub = [np.stack([np.broadcast_to(xy[v], (2,)) if j == k else tri[0, j] for j in range(3)])[None]
+                   for k in range(3)]
+            signs = np.sign([_signed_area(x)[0] for x in sub])
+            enclosed |= bool(abs(signs.sum()) == 3)
+        if not enclosed:
+            keep.append(t)
+    return keep
+
+
+def _strip(a: list[int], b: list[int], closed: bool = False) -> list[tuple[int, int, int]]:
+    """Triangles joining two point chains of equal length (a[i] faces b[i])."""
+    n = len(a)
+    out = []
+    for i in range(n if closed else n - 1):
+        j = (i + 1) % n
+        out += [(a[i], a[j], b[i]), (b[i], a[j], b[j])]
+    return out
+
+
+def _fill_triangles(n_rings: int) -> list[tuple[int, int, int]]:
+    """Eye and mouth openings (lid-to-lid strips) and oval-to-ring strips."""
+    out = []
+    for eye in (EYE_LEFT, EYE_RIGHT):
+        c0, c1 = eye.corners
+        out += _strip([c0, *eye.upper, c1], [c0, *eye.lower, c1])
+    out += _strip([78, *MOUTH_UPPER, 308], [78, *MOUTH_LOWER, 308])
+    chains = [list(FACE_OVAL)] + [[468 + r * len(FACE_OVAL) + i for i in range(len(FACE_OVAL))] for r in range(n_rings)]
+    for inner, outer in zip(chains, chains[1:]):
+        out += _strip(inner, outer, closed=True)
+    return [t for t in out if len(set(t)) == 3]
+
+
+def _inverse_affines(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """Affine maps [shape=(k, 6)] (a, b, c, d, e, f: x' = ax + by + c, y' = dx + ey + f) taking
+    triangles ``dst`` [shape=(k, 3, 2)] onto ``src`` [shape=(k, 3, 2)]."""
+    d1, d2 = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]
+    s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
+    det = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
+    det = np.where(np.abs(det) < 1e-9, 1e-9, det)
+    # inv([d1 d2]) = [[d2y, -d2x], [-d1y, d1x]] / det;  A = [s1 s2] @ inv
+    i00, i01, i10, i11 = d2[:, 1] / det, -d2[:, 0] / det, -d1[:, 1] / det, d1[:, 0] / det
+    a = s1[:, 0] * i00 + s2[:, 0] * i10
+    b = s1[:, 0] * i01 + s2[:, 0] * i11
+    d = s1[:, 1] * i00 + s2[:, 1] * i10
+    e = s1[:, 1] * i01 + s2[:, 1] * i11
+    c = src[:, 0, 0] - a * dst[:, 0, 0] - b * dst[:, 0, 1]
+    f = src[:, 0, 1] - d * dst[:, 0, 0] - e * dst[:, 0, 1]
+    return np.stack([a, b, c, d, e, f], axis=1)
+
+
+def _signed_area(t: np.ndarray) -> np.ndarray:
+    """Twice the signed area of triangles [shape=(k, 3, 2)]; positive = clockwise on screen (y down)."""
+    a, b, c = t[:, 0], t[:, 1], t[:, 2]
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+
+def _background(background, w: int, h: int) -> np.ndarray:
+    if background is None:
+        return np.full((h, w, 3), 128, np.uint8)
+    if isinstance(background, (int, np.integer)):
+        return make_background((w, h), int(background))
+    arr = np.asarray(background)
+    if arr.shape == (3,):
+        return np.broadcast_to(arr.astype(np.uint8), (h, w, 3)).copy()
+    if arr.shape != (h, w, 3):
+        raise ParameterError(f"background has shape {arr.shape}; it must be ({h}, {w}, 3) for frame_size=({w}, {h})")
+    return arr.astype(np.uint8, copy=True)
