@@ -76,6 +76,13 @@ def test_names_identical_for_every_track(fps):
         assert list(out.index) == VISUAL_NAMES
 
 
+def test_other_rate_gives_its_own_declared_bins_and_nullable_face_is_read():
+    track = make_track(20, 30).astype({"face": "boolean"})
+    track.loc[5:40, "face"] = pd.NA
+    out, _ = features(track, rate=25.0)
+    assert list(out.index) == visual_names(rate=25.0) and out["pupil.left_dx_energy_2p5hz"] > 0
+
+
 def test_missing_column_is_one_clear_error():
     with pytest.raises(InputError, match="pupil_left_x"):
         visual_features(make_track(5, 30).drop(columns="pupil_left_x"))

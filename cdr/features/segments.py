@@ -92,7 +92,7 @@ def valid_frames(track: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarra
     """
     require_columns(track, columns)
     t = pd.to_numeric(track["t"], errors="coerce").to_numpy(dtype=float)
-    face = np.asarray(track["face"].to_numpy() == True, dtype=bool)  # noqa: E712 (NaN/None -> False)
+    face = track["face"].eq(True).fillna(False).to_numpy(dtype=bool)  # NaN / None / NA -> no face
     values = np.column_stack(
         [pd.to_numeric(track[c], errors="coerce").to_numpy(dtype=float) for c in columns]
     ) if columns else np.empty((len(track), 0))
