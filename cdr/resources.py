@@ -5,7 +5,7 @@ time of the pipeline; these helpers serve the tests, the benchmarks and the
 synthetic cohort.
 
 * :func:`arctic_wav` fetches one real recorded sentence of the CMU Arctic
-  corpus (as shipped by pysptk: ``arctic_a0007.wav``, an adult
+  corpus (speaker awb, as shipped by pysptk: ``arctic_a0007.wav``, an adult
   male voice, 16 kHz, 4.0 s) from the pysptk *source distribution* on PyPI, with
   pip's ordinary client, and caches it under ``data/cache/``.
 * :func:`speak` speaks a text with espeak-ng (a system package) and returns

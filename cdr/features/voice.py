@@ -27,8 +27,10 @@ is *silent*; one whose speech and background levels are less than 10 dB apart
 (a steady tone or noise) has no measurable activity. Both give NaN.
 
 Syllable nuclei (after de Jong & Wempe, 2009): peaks of the 300-3000 Hz band
-intensity (dB, from the same frames' power spectrum) that stand at least 2 dB
-above the dips on both sides, are at least 80 ms apart, lie in active frames and
+intensity (dB, from the same frames' power spectrum, smoothed over 3 frames)
+that stand at least 4 dB above the dips on both sides (de Jong & Wempe use 2 dB
+on broadband intensity; 4 dB on this band counted espeak-ng syllables within
+8 % at 100-280 words per minute, male and female voices), are at least 80 ms apart, lie in active frames and
 in *voiced* frames. A frame is voiced when its normalised autocorrelation, with
 the window's own autocorrelation divided out (Boersma, 1993), peaks above 0.45
 at a lag of 2-14 ms (F0 70-500 Hz); the autocorrelation is the inverse FFT of a
@@ -203,7 +205,7 @@ def syllable_nuclei(
     env = uniform_filter1d(env, size=3, mode="nearest")
     voiced = voiced_frames(y, sr)
     n = min(env.size, activity.active.size, voiced.size)
-    peaks, _ = find_peaks(env[:n], prominence=2.0, distance=max(1, int(round(0.08 / activity.hop_s))))
+    peaks, _ = find_peaks(env[:n], prominence=4.0, distance=max(1, int(round(0.08 / activity.hop_s))))
     keep = activity.active[peaks] & voiced[peaks]
     return peaks[keep] * activity.hop_s
 
