@@ -19,7 +19,6 @@ import pandas as pd
 from . import io
 from .errors import CdrError, InputError, NoAudioError
 
-FLIP_SUFFIX = "#flip"
 AUGMENTATIONS = ("flip",)
 
 #: The quality-control columns that this module fills (the speech side adds its own).
@@ -107,7 +106,7 @@ def extract_rows(
     RecordingError
         The recording cannot be used at all; the message names the file and what to do.
     """
-    from .features.augment import flip_track
+    from .features.augment import flip_track, flipped_id
     from .features.speech import speech_features
     from .features.visual import visual_features
 
@@ -155,7 +154,7 @@ def extract_rows(
         except InputError as exc:
             warnings.warn(f"{path}: audio unusable ({exc}); speech groups are NaN")
             y = None
-        speech = speech_features(y, io.AUDIO_RATE)
+        speech = speech_features(y, io.AUDIO_RATE, source=str(path))
 
         qc = pd.Series(np.nan, index=QC_NAMES)
         n_frames = len(track) if track is not None else 0
@@ -184,7 +183,7 @@ def extract_rows(
 
     rows = {video_id: row(visual, expr)}
     if "flip" in augment and track is not None:
-        rows[video_id + FLIP_SUFFIX] = row(flipped_visual, flipped_expr)
+        rows[flipped_id(video_id)] = row(flipped_visual, flipped_expr)
     table = pd.DataFrame(rows).T.astype(float)
     table.index.name = "video_id"
     return Extraction(rows=table, track=track, warnings=messages)

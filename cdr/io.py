@@ -99,6 +99,9 @@ def _open(path: Path) -> av.container.InputContainer:
 
 
 def _reason(exc: BaseException) -> str:
+    """FFmpeg's own words, without the errno and the repeated file name."""
+    if isinstance(exc, av.error.FFmpegError) and exc.strerror:
+        return exc.strerror
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text.split(": '")[0]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -108,17 +109,18 @@ def _cache_path(out: Path, video_id: str, kind: str = "cache") -> Path:
     return out / kind / f"{video_id}.parquet"
 
 
-def _cached(out: Path, rec: io.Recording, key: str) -> pd.DataFrame | None:
+def _cached(out: Path, rec: io.Recording, key: str, keep_tracks: bool) -> pd.DataFrame | None:
+    """The finished rows of a recording, or None when they are missing, stale or unreadable."""
     path = _cache_path(out, rec.video_id)
-    if not path.exists():
-        return None
     try:
-        meta = json.loads((path.with_suffix(".json")).read_text())
-        if meta != {"file": _file_key(rec.path), "options": key}:
+        meta = json.loads(path.with_suffix(".json").read_text())
+        if (meta.get("file"), meta.get("options")) != (_file_key(rec.path), key):
+            return None
+        if keep_tracks and meta.get("video") and not _cache_path(out, rec.video_id, "tracks").exists():
             return None
         return pd.read_parquet(path)
     except (OSError, ValueError):
-        return None  # unreadable or stale: redo it
+        return None  # missing, unreadable or half-written by a killed run: redo it
 
 
 def _work(path: str, video_id: str, options: dict) -> tuple[str, str, object]:
@@ -173,8 +175,8 @@ def extract_folder(
         done: dict[str, pd.DataFrame] = {}
         todo: list[io.Recording] = []
         for rec in recordings:
-            cached = _cached(out, rec, key)
-            if cached is not None and (not keep_tracks or _cache_path(out, rec.video_id, "tracks").exists()):
+            cached = _cached(out, rec, key, keep_tracks)
+            if cached is not None:
                 done[rec.video_id] = cached
             else:
                 todo.append(rec)
@@ -183,32 +185,32 @@ def extract_folder(
         messages: list[str] = []
         media_seconds = 0.0
         tasks = (delayed(_work)(str(r.path), r.video_id, options) for r in todo)
-        backend = {"backend": "dask"} if scheduler else {"backend": "loky", "n_jobs": max(1, jobs)}
         client = None
         if scheduler:
             from dask.distributed import Client
 
-            client = Client(scheduler, set_as_default=False)
-            backend["n_jobs"] = -1
+            client = Client(scheduler)  # the default client, which joblib's Dask backend uses
+            backend = {"backend": "dask", "wait_for_workers_timeout": 60}
+        else:
+            backend = {"backend": "loky", "n_jobs": max(1, jobs)}
+        bar = tqdm(total=len(todo), unit="rec", disable=not progress or not todo,
+                   desc="cdr-extract", dynamic_ncols=True)
         try:
-            with parallel_config(**backend) if not client else _dask_config(client):
+            with parallel_config(**backend):
                 results = Parallel(return_as="generator_unordered")(tasks) if todo else []
-                bar = tqdm(total=len(todo), unit="rec", disable=not progress or not todo,
-                           desc="cdr-extract", dynamic_ncols=True)
                 by_id = {r.video_id: r for r in todo}
                 for vid, status, result in results:
                     if status == "ok":
-                        rec = by_id[vid]
-                        _store(out, rec, key, result, keep_tracks)
+                        _store(out, by_id[vid], key, result, keep_tracks)
                         done[vid] = result.rows
                         messages.extend(result.warnings)
                         media_seconds += float(result.rows["qc.duration_s"].iloc[0] or 0)
                     else:
                         failures.append((vid, *result))
-                        bar.write(f"failed: {result[1]}")
+                        bar.write(f"failed [{result[0]}] {result[1]}", file=sys.stderr)
                     bar.update(1)
-                bar.close()
         finally:
+            bar.close()
             if client is not None:
                 client.close()
         table = _assemble(done)
@@ -227,20 +229,12 @@ def extract_folder(
     )
 
 
-@contextmanager
-def _dask_config(client) -> Iterator[None]:
-    from joblib import parallel_config
-
-    with parallel_config(backend="dask", n_jobs=-1, wait_for_workers_timeout=60):
-        yield
-
-
 def _store(out: Path, rec: io.Recording, key: str, result, keep_tracks: bool) -> None:
     if keep_tracks and result.track is not None:
         atomic_write(_cache_path(out, rec.video_id, "tracks"), lambda p: result.track.to_parquet(p, index=False))
     path = _cache_path(out, rec.video_id)
     atomic_write(path, lambda p: result.rows.to_parquet(p))
-    meta = {"file": _file_key(rec.path), "options": key}
+    meta = {"file": _file_key(rec.path), "options": key, "video": result.track is not None}
     atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
 
 

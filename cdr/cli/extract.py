@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if s.warnings:
         print(f"{len(s.warnings)} warnings, see {s.table_path.parent / 'extract.log'}")
-    for _, f in s.failures.iterrows():
-        print(f"  failed [{f['stage']}] {f['error']}", file=sys.stderr)
+    if len(s.failures):
+        print(f"failures: {s.table_path.parent / 'failures.csv'}")
     print(f"features: {s.table_path}")
     if s.n_inputs == 0:
         print(f"cdr-extract: no recordings found under {args.folder}", file=sys.stderr)
