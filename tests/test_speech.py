@@ -340,3 +340,13 @@ def test_speech_features_never_crash_nor_silently_zero(signal):
     finite = y[np.isfinite(y)]
     if finite.size and finite.min() == finite.max():
         assert _groups_nan(s)  # a constant signal holds no speech
+
+
+def test_voicing_tells_periodic_from_noise():
+    t = np.arange(2 * SR) / SR
+    buzz = sum(np.sin(2 * np.pi * 110 * k * t) / k for k in range(1, 12))  # a 110 Hz glottal-like buzz
+    hiss = np.random.default_rng(0).standard_normal(t.size)
+    frames = np.arange(20, 180)
+    assert voice.voiced_frames(buzz, SR, frames).all()
+    assert voice.voiced_frames(hiss, SR, frames).mean() < 0.05
+    assert voice.voiced_frames(buzz, SR).size == voice.voice_activity(buzz.astype(np.float32), SR).active.size

@@ -46,7 +46,7 @@ import librosa
 import numpy as np
 import pandas as pd
 from scipy.ndimage import uniform_filter1d
-from scipy.signal import find_peaks
+from scipy.signal import find_peaks, get_window
 
 NAMES: list[str] = [
     "voice.speech_ratio",
@@ -173,23 +173,45 @@ def pauses(activity: Activity, *, min_pause: float = 0.25) -> np.ndarray:
     return np.asarray(out, dtype=float).reshape(-1, 2)
 
 
-def voiced_frames(y: np.ndarray, sr: int, *, threshold: float = 0.45) -> np.ndarray:
-    """Voicing per 10 ms frame from the normalised autocorrelation of 40 ms Hann frames.
+def voiced_frames(
+    y: np.ndarray, sr: int, frames: np.ndarray | None = None, *, threshold: float = 0.45
+) -> np.ndarray:
+    """Voicing of 10 ms frames from the normalised autocorrelation of 40 ms Hann frames.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Mono samples.
+    sr : int
+        Sample rate in Hz.
+    frames : np.ndarray [shape=(k,), dtype=int], optional
+        Indices of the frames to test (frame ``i`` is centred on sample ``i * hop``);
+        all frames of :func:`voice_activity` if not given.
+    threshold : float
+        Autocorrelation peak (0..1) above which a frame is voiced.
 
     Returns
     -------
-    voiced : np.ndarray [shape=(n_frames,), dtype=bool]
-        Same frames as :func:`voice_activity` (centred, 10 ms hop).
+    voiced : np.ndarray [shape=(k,), dtype=bool]
     """
     _, hop = frame_params(sr)
     win = int(round(0.040 * sr))
     n_fft = int(2 ** np.ceil(np.log2(2 * win)))
-    spec = librosa.stft(y, n_fft=n_fft, win_length=win, hop_length=hop, window="hann", center=True)
-    acf = np.fft.irfft(np.abs(spec) ** 2, n=n_fft, axis=0)
-    w_acf = np.fft.irfft(np.abs(np.fft.rfft(np.hanning(win), n=n_fft)) ** 2, n=n_fft)
+    if frames is None:
+        frames = np.arange(1 + y.size // hop)
+    frames = np.asarray(frames, dtype=np.int64)
+    window = get_window("hann", win)
+    w_acf = np.fft.irfft(np.abs(np.fft.rfft(window, n=n_fft)) ** 2, n=n_fft)
     lo, hi = int(sr / 500), min(int(sr / 70), win // 2)
-    norm = acf[lo:hi] / np.maximum(acf[:1], 1e-20) / (w_acf[lo:hi, None] / w_acf[0])
-    return norm.max(axis=0) > threshold
+    padded = np.pad(np.asarray(y, dtype=np.float64), (win // 2, win // 2 + 1))
+    out = np.zeros(frames.size, bool)
+    for c in range(0, frames.size, 4096):  # bounded memory on long recordings
+        starts = frames[c : c + 4096] * hop
+        seg = padded[np.minimum(starts[:, None] + np.arange(win), padded.size - 1)] * window
+        acf = np.fft.irfft(np.abs(np.fft.rfft(seg, n=n_fft, axis=1)) ** 2, n=n_fft, axis=1)
+        norm = acf[:, lo:hi] / np.maximum(acf[:, :1], 1e-20) / (w_acf[lo:hi] / w_acf[0])
+        out[c : c + 4096] = norm.max(axis=1) > threshold
+    return out
 
 
 def syllable_nuclei(
@@ -203,11 +225,11 @@ def syllable_nuclei(
     sel = (freqs >= band[0]) & (freqs <= min(band[1], sr / 2))
     env = 10.0 * np.log10(np.maximum(power[sel].sum(axis=0), 1e-10))
     env = uniform_filter1d(env, size=3, mode="nearest")
-    voiced = voiced_frames(y, sr)
-    n = min(env.size, activity.active.size, voiced.size)
+    n = min(env.size, activity.active.size)
     peaks, _ = find_peaks(env[:n], prominence=4.0, distance=max(1, int(round(0.08 / activity.hop_s))))
-    keep = activity.active[peaks] & voiced[peaks]
-    return peaks[keep] * activity.hop_s
+    peaks = peaks[activity.active[peaks]]
+    peaks = peaks[voiced_frames(y, sr, peaks)]  # voicing only where it matters: fast on long recordings
+    return peaks * activity.hop_s
 
 
 def voice_features(
