@@ -88,6 +88,8 @@ def _open(path: Path) -> av.container.InputContainer:
         raise InputError(f"{path}: is a folder, not a recording; rename or move it out of the input folder")
     if not path.exists():
         raise InputError(f"{path}: does not exist (a broken link?); fix or remove it")
+    if not path.is_file():
+        raise InputError(f"{path}: is not a regular file (a pipe or device?); copy the recording into a file")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: is not readable; check its permissions")
     if path.stat().st_size == 0:
