@@ -97,6 +97,11 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        with open(path, "rb") as f:
+            head = f.read(12)
+        if head[4:8] == b"ftyp":
+            raise InputError(f"{path}: an MP4/MOV file that is truncated or damaged ({_reason(exc)}); "
+                             "copy it again from the source") from exc
         raise InputError(f"{path}: not a readable media file ({_reason(exc)}); check that it plays, or re-encode it") from exc
 
 

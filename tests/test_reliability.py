@@ -113,7 +113,7 @@ def test_unusable_files_get_one_line_naming_the_file_and_what_to_do(batch):
 def test_truncated_file_is_refused_or_kept_in_part(batch):
     _, _, _, table, fails = batch
     if "truncated" in fails.index:
-        _fail(fails, "truncated", "truncated.mp4")
+        _fail(fails, "truncated", "truncated.mp4", "truncated or damaged", "copy it again")
     else:
         assert table.loc["truncated", "qc.n_frames"] < 60
 
