@@ -14,8 +14,13 @@ in :mod:`cdr.io`; one tracker is built per video, inside the worker that uses it
 from __future__ import annotations
 
 import os
+import re
+import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging: errors only
 
@@ -102,6 +107,34 @@ def eye_centres(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     left = lm[list(LEFT_EYE_CORNERS), :2].mean(0)
     right = lm[list(RIGHT_EYE_CORNERS), :2].mean(0)
     return left, right
+
+
+#: Lines that mediapipe's C++ side writes to stderr on every run, and that say nothing to a user.
+_NOISE = re.compile(
+    r"Created TensorFlow Lite XNNPACK delegate|All log messages before absl::InitializeLog|"
+    r"inference_feedback_manager\.cc|landmark_projection_calculator\.cc"
+)
+
+
+@contextmanager
+def quiet_mediapipe() -> Iterator[None]:
+    """Hold back mediapipe's routine C++ log lines; anything else written to stderr is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [ln for ln in tmp.read().decode(errors="replace").splitlines(keepends=True)
+                    if not _NOISE.search(ln)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 class FaceTracker:
@@ -195,7 +228,7 @@ class FaceTracker:
 
 def landmarks_in_image(rgb: np.ndarray) -> np.ndarray | None:
     """Landmarks [shape=(478, 3), pixels] of the face in a single still image, or None."""
-    with FaceTracker() as tracker:
+    with quiet_mediapipe(), FaceTracker() as tracker:
         return tracker.process(rgb)
 
 
@@ -212,6 +245,11 @@ def track_frames(frames, *, crop_rate: float = 2.0, crop_size: int = 112,
     crop_size : int
         Side of the crops in pixels.
     """
+    with quiet_mediapipe():
+        return _track_frames(frames, crop_rate=crop_rate, crop_size=crop_size, tracker=tracker)
+
+
+def _track_frames(frames, *, crop_rate: float, crop_size: int, tracker: FaceTracker | None) -> FaceTrack:
     own = tracker is None
     tracker = tracker or FaceTracker()
     times: list[float] = []
