@@ -50,13 +50,28 @@ from .mesh import (
 )
 
 
-@lru_cache(maxsize=8)
-def _builtin_photo(name: str) -> np.ndarray:
-    import skimage.data
+#: Real photographs available offline, by name: the package that ships each, and its licence.
+BUILTIN_PHOTOS = {
+    "astronaut": "scikit-image: skimage.data.astronaut() (Eileen Collins, NASA, public domain)",
+    "grace_hopper": "matplotlib: mpl-data/sample_data/grace_hopper.jpg (Grace Hopper, US Navy, public domain)",
+}
 
-    if name != "astronaut":
-        raise ParameterError(f"photo={name!r} is not a built-in photograph; use 'astronaut' or pass an RGB array")
-    return skimage.data.astronaut()
+
+@lru_cache(maxsize=8)
+def _builtin_photo(name: str, mirror: bool = False) -> np.ndarray:
+    if name == "astronaut":
+        import skimage.data
+
+        rgb = skimage.data.astronaut()
+    elif name == "grace_hopper":
+        import matplotlib.cbook
+        import skimage.io
+
+        rgb = skimage.io.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    else:
+        raise ParameterError(f"photo={name!r} is not a built-in photograph; use one of {sorted(BUILTIN_PHOTOS)}")
+    rgb = np.ascontiguousarray(rgb[..., :3])
+    return np.ascontiguousarray(rgb[:, ::-1]) if mirror else rgb
 
 
 def photo_landmarks(rgb: np.ndarray) -> np.ndarray:
@@ -83,8 +98,8 @@ def photo_landmarks(rgb: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _builtin_landmarks(name: str) -> np.ndarray:
-    return photo_landmarks(_builtin_photo(name))
+def _builtin_landmarks(name: str, mirror: bool = False) -> np.ndarray:
+    return photo_landmarks(_builtin_photo(name, mirror))
 
 
 def make_background(frame_size: tuple[int, int], seed: int) -> np.ndarray:
@@ -119,22 +134,40 @@ class FaceRenderer:
     Parameters
     ----------
     photo : np.ndarray [shape=(h, w, 3), dtype=uint8] or str
-        The photograph, or the name of a built-in one (``"astronaut"``).
+        The photograph, or the name of a built-in one (``BUILTIN_PHOTOS``).
     landmarks : np.ndarray [shape=(478, 3)], optional
-        The photograph's FaceMesh landmarks, if already known (pixels).
+        The photograph's FaceMesh landmarks, if already known (pixels; of the mirrored
+        photograph when ``mirror``).
+    mirror : bool
+        Use the photograph flipped left-right (its landmarks are found on the flipped image).
+    colour : (float, float, float)
+        Per-channel gains applied to the photograph (appearance jitter).
+    aspect : (float, float)
+        Horizontal and vertical stretch of the face mesh about the head centre (shape jitter).
     """
 
-    def __init__(self, photo: np.ndarray | str = "astronaut", *, landmarks: np.ndarray | None = None):
+    def __init__(
+        self,
+        photo: np.ndarray | str = "astronaut",
+        *,
+        landmarks: np.ndarray | None = None,
+        mirror: bool = False,
+        colour: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        aspect: tuple[float, float] = (1.0, 1.0),
+    ):
         if isinstance(photo, str):
-            rgb = _builtin_photo(photo)
-            lm = _builtin_landmarks(photo) if landmarks is None else landmarks
+            rgb = _builtin_photo(photo, mirror)
+            lm = _builtin_landmarks(photo, mirror) if landmarks is None else landmarks
         else:
             rgb = np.asarray(photo)
             if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.dtype != np.uint8:
                 raise ParameterError(f"photo has shape {rgb.shape} and dtype {rgb.dtype}; pass an RGB uint8 image")
-            rgb = np.ascontiguousarray(rgb[..., :3])
+            rgb = np.ascontiguousarray(rgb[:, ::-1, :3] if mirror else rgb[..., :3])
             lm = photo_landmarks(rgb) if landmarks is None else landmarks
+        if tuple(colour) != (1.0, 1.0, 1.0):
+            rgb = np.clip(rgb * np.asarray(colour, np.float32), 0, 255).astype(np.uint8)
         self.photo = rgb
+        self.aspect = np.asarray(aspect, np.float64)
         self.landmarks = np.asarray(lm, np.float64)
         if self.landmarks.shape != (478, 3):
             raise ParameterError(f"landmarks have shape {self.landmarks.shape}; FaceMesh with irises gives (478, 3)")
@@ -175,6 +208,7 @@ class FaceRenderer:
         cv2.fillPoly(outer, [np.round(rings[-1][:, :2]).astype(np.int32)], 1)
         self._alpha = (alpha * outer * 255).astype(np.uint8)
         self._eyes = [EyeSprite(self.photo, lm, eye) for eye in (EYE_LEFT, EYE_RIGHT)]
+        self._located: dict[tuple[float, float], tuple[int, np.ndarray]] = {}
         self._rgba = np.dstack([self.photo, self._alpha])
         self._tex_key: tuple | None = (0.0, 0.0)
         self._tex_levels: list[np.ndarray] = [self._rgba.copy()]
@@ -200,6 +234,8 @@ class FaceRenderer:
                  blink_left: float | None = None, blink_right: float | None = None) -> np.ndarray:
         """Mesh vertices [shape=(n, 3)] in photograph pixels after blink and expression, before rotation."""
         v = self.vertices.copy()
+        if (self.aspect != 1.0).any():
+            v[:, :2] = self.centre[:2] + (v[:, :2] - self.centre[:2]) * self.aspect
         amounts = dict(expression or {})
         if smile:
             amounts["smile"] = amounts.get("smile", 0.0) + smile
@@ -207,7 +243,7 @@ class FaceRenderer:
         for eye, b in ((EYE_LEFT, blink if blink_left is None else blink_left),
                        (EYE_RIGHT, blink if blink_right is None else blink_right)):
             if b:
-                close_eye(v, eye, float(np.clip(b, 0.0, 1.0)))
+                close_eye(v, eye, float(np.clip(b, -0.5, 1.0)))
         return v
 
     @staticmethod
@@ -246,7 +282,7 @@ class FaceRenderer:
         gaze : (float, float)
             Iris shift (x right, y down) within the eye, in eye widths, in the head's frame.
         blink : float
-            0 open … 1 closed (upper lids lowered onto the lower lids).
+            0 open … 1 closed (upper lids lowered onto the lower lids); down to -0.5 widens the eyes.
         smile : float
             0 neutral … 1 full smile (mouth corners up and out).
         expression : mapping, optional
@@ -332,13 +368,20 @@ class FaceRenderer:
         """Carry photograph points [shape=(k, 2)] through the mesh to the frame (pixels)."""
         out = np.empty((len(src_xy), 2))
         for n, p in enumerate(np.asarray(src_xy, float)):
-            a, b, c = (self.src_tri[:, i] for i in range(3))
-            den = signed_area(self.src_tri)
-            l1 = signed_area(np.stack([np.broadcast_to(p, a.shape), b, c], 1)) / den
-            l2 = signed_area(np.stack([a, np.broadcast_to(p, a.shape), c], 1)) / den
-            bary = np.stack([l1, l2, 1 - l1 - l2], 1)
-            i = int(np.argmax(bary.min(1)))  # the triangle holding p (or the nearest to holding it)
-            out[n] = bary[i] @ dst[self.simplices[i], :2]
+            key = (round(p[0], 6), round(p[1], 6))
+            hit = self._located.get(key)
+            if hit is None:
+                a, b, c = (self.src_tri[:, i] for i in range(3))
+                den = signed_area(self.src_tri)
+                l1 = signed_area(np.stack([np.broadcast_to(p, a.shape), b, c], 1)) / den
+                l2 = signed_area(np.stack([a, np.broadcast_to(p, a.shape), c], 1)) / den
+                bary = np.stack([l1, l2, 1 - l1 - l2], 1)
+                i = int(np.argmax(bary.min(1)))  # the triangle holding p (or the nearest to holding it)
+                hit = self._located[key] = (i, bary[i])
+                if len(self._located) > 4096:
+                    self._located.clear()
+            i, w = hit
+            out[n] = w @ dst[self.simplices[i], :2]
         return out
 
     def _truth(self, dst, gaze, r, scale, centre_px) -> dict[str, float]:

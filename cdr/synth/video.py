@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import av
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -34,6 +35,7 @@ def write_video(
     rotation: int = 0,
     codec: str = "libx264",
     crf: int = 20,
+    threads: int = 0,
     metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """Encode RGB frames (and optional mono audio) into an mp4.
@@ -57,6 +59,8 @@ def write_video(
         ``"libx264"`` (H.264) or ``"hevc"``/``"libx265"`` (H.265), as the PyAV build offers.
     crf : int
         Constant rate factor (quality; lower is better).
+    threads : int
+        Encoder threads (0: the encoder chooses). The output does not depend on it.
     metadata : mapping, optional
         Extra container tags; ``title``/``comment`` default to a synthetic-data note.
 
@@ -77,7 +81,7 @@ def write_video(
     k = (rotation % 360) // 90
     tmp = path.with_name(path.name + ".part")
     try:
-        _encode(tmp, frames, rate, codec, crf, k, rotation, audio, sr, metadata, path)
+        _encode(tmp, frames, rate, codec, crf, threads, k, rotation, audio, sr, metadata, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -85,13 +89,13 @@ def write_video(
     return path
 
 
-def _encode(tmp, frames, rate, codec, crf, k, rotation, audio, sr, metadata, path) -> None:
+def _encode(tmp, frames, rate, codec, crf, threads, k, rotation, audio, sr, metadata, path) -> None:
     n = 0
     with av.open(str(tmp), mode="w", format="mp4") as out:
         out.metadata.update({"title": "synthetic interview", "comment": SYNTHETIC_NOTE, **(metadata or {})})
         vs = out.add_stream(codec, rate=rate)
         vs.pix_fmt = "yuv420p"
-        vs.options = {"crf": str(crf), "preset": "veryfast"}
+        vs.options = {"crf": str(crf), "preset": "veryfast", "threads": str(int(threads))}
         astream = None
         if audio is not None:
             astream = out.add_stream("aac", rate=sr, layout="mono")
@@ -107,7 +111,8 @@ def _encode(tmp, frames, rate, codec, crf, k, rotation, audio, sr, metadata, pat
                 vs.width, vs.height = w, h
                 if k:
                     vs.set_display_rotation(rotation % 360)
-            vf = av.VideoFrame.from_ndarray(arr, format="rgb24")
+            # RGB -> YUV 4:2:0 in OpenCV (BT.601, limited range, as the decoder assumes) is faster than swscale.
+            vf = av.VideoFrame.from_ndarray(cv2.cvtColor(arr, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
             vf.pts = n  # in the codec's time base, 1 / fps
             out.mux(vs.encode(vf))
             n += 1
@@ -155,6 +160,7 @@ def render_face_video(
     sr: int = 16_000,
     rotation: int = 0,
     codec: str = "libx264",
+    threads: int = 0,
 ) -> pd.DataFrame:
     """Render a face video from a per-frame schedule and save its ground truth beside it.
 
@@ -166,7 +172,7 @@ def render_face_video(
         ``gaze_x, gaze_y`` (eye widths), ``blink, smile`` (0..1), ``center_x, center_y``
         (fractions of the frame), ``face_width`` (fraction of the frame width), and any
         further expression primitive by name prefixed ``expr_`` (e.g. ``expr_jaw``).
-    fps, frame_size, face_width, center, background, audio, sr, rotation, codec
+    fps, frame_size, face_width, center, background, audio, sr, rotation, codec, threads
         As in ``FaceRenderer.render`` and ``write_video``. ``background`` given as a seed
         is drawn once for the whole video.
 
@@ -199,8 +205,10 @@ def render_face_video(
             rows.append({"t": i / fps, **truth})
             yield img
 
-    write_video(path, frames(), fps, audio=audio, sr=sr, rotation=rotation, codec=codec)
+    write_video(path, frames(), fps, audio=audio, sr=sr, rotation=rotation, codec=codec, threads=threads)
     truth = pd.DataFrame(rows)
+    for c in extra:  # expression amounts beyond the smile
+        truth[c] = schedule[c].to_numpy(float)
     truth.attrs["note"] = SYNTHETIC_NOTE
     truth.to_parquet(truth_path(path))
     return truth
