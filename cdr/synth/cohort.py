@@ -25,7 +25,8 @@ Files written into ``OUT``::
     README.txt                       what this is (synthetic)
 
 A second call with the same configuration finds ``cohort.json`` and returns at
-once; an interrupted run redoes only the missing videos.
+once; an interrupted run redoes only the missing videos. A call with another
+configuration into the same folder replaces the videos there.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -44,17 +47,27 @@ from ..errors import ParameterError
 from . import schedule as S
 from .speech import VOICES
 
-#: marker -> (feature group it should show in, latent base, latent spread, sign with CDR, scale, what it is)
-MARKERS: dict[str, tuple[str, float, float, int, str, str]] = {
-    "eye_range": ("pupil", np.log(0.07), 0.25, -1, "log", "SD of gaze fixation targets, eye widths"),
-    "coupling": ("coupling", np.arctanh(0.2), 0.35, +1, "atanh",
-                 "correlation of vertical gaze with head pitch (head-eye vertical coupling)"),
-    "expressivity": ("expr", 0.0, 0.3, -1, "log", "smile and brow-raise episode rate and amplitude factor"),
-    "pauses": ("voice", np.log(0.45), 0.3, +1, "log", "mean pause between phrases of an answer, s"),
-    "latency": ("voice", np.log(0.7), 0.3, +1, "log", "mean response latency after a question, s"),
-    "speech_rate": ("gemaps", np.log(170.0), 0.08, -1, "log", "speaking rate, words per minute"),
-    "pitch_variability": ("gemaps", np.log(10.0), 0.3, -1, "log",
-                          "phrase-to-phrase SD of the espeak-ng pitch setting (0..99 scale)"),
+class Marker(NamedTuple):
+    """A planted marker: its latent value is ``base + spread * (z + sign * d * c)``."""
+
+    group: str  # the feature group it should show in
+    base: float  # latent value at CDR 0.5 for z = 0
+    spread: float  # between-subject SD of the latent value
+    sign: int  # +1: rises with CDR, -1: falls
+    scale: str  # "log" (value = exp(latent)) or "atanh" (value = tanh(latent))
+    what: str
+
+
+MARKERS: dict[str, Marker] = {
+    "eye_range": Marker("pupil", np.log(0.07), 0.25, -1, "log", "SD of gaze fixation targets, eye widths"),
+    "coupling": Marker("coupling", np.arctanh(0.2), 0.35, +1, "atanh",
+                       "correlation of vertical gaze with head pitch (head-eye vertical coupling)"),
+    "expressivity": Marker("expr", 0.0, 0.3, -1, "log", "smile and brow-raise episode rate and amplitude factor"),
+    "pauses": Marker("voice", np.log(0.45), 0.3, +1, "log", "mean pause between phrases of an answer, s"),
+    "latency": Marker("voice", np.log(0.7), 0.3, +1, "log", "mean response latency after a question, s"),
+    "speech_rate": Marker("gemaps", np.log(170.0), 0.08, -1, "log", "speaking rate, words per minute"),
+    "pitch_variability": Marker("gemaps", np.log(10.0), 0.3, -1, "log",
+                                "phrase-to-phrase SD of the espeak-ng pitch setting (0..99 scale)"),
 }
 CLASS_CODE = {0.5: 0.0, 1.0: 0.5, 2.0: 1.0}
 
@@ -106,7 +119,7 @@ class CohortConfig:
 
 
 def latent_to_value(marker: str, latent: np.ndarray | float) -> np.ndarray:
-    scale = MARKERS[marker][4]
+    scale = MARKERS[marker].scale
     return np.tanh(latent) if scale == "atanh" else np.exp(latent)
 
 
@@ -222,8 +235,13 @@ def generate_cohort(out: str | os.PathLike, config: CohortConfig | None = None, 
             return out
     plan = draw_plan(config)
     videos = out / "videos"
+    key_file = out / ".config_key"
+    if key_file.exists() and key_file.read_text().strip() != config.key():
+        # A cohort of another configuration was (partly) generated here: its videos must not be reused.
+        shutil.rmtree(videos, ignore_errors=True)
     videos.mkdir(parents=True, exist_ok=True)
     manifest.unlink(missing_ok=True)
+    key_file.write_text(config.key())
     rows = plan.to_dict("records")
     if jobs <= 1:
         it = (make_video(r, videos) for r in rows)

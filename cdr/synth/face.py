@@ -311,14 +311,14 @@ class FaceRenderer:
             raise ParameterError(f"frame_size={frame_size} is too small; use at least 16x16 pixels")
         if not 0.02 <= face_width <= 2.0:
             raise ParameterError(f"face_width={face_width} must be a fraction of the frame width in [0.02, 2]")
-        frame = _background(background, w, h)
+        frame = background_image(background, w, h)
         scale = face_width * w / self.face_width_src
         centre_px = np.array([center[0] * w, center[1] * h])
         r = self.rotation(yaw, pitch, roll)
         v = self.deformed(blink=blink, smile=smile, expression=expression)
         dst = self._project(v, r, scale, centre_px)
         self._warp_into(frame, dst, gaze, scale)
-        truth = self._truth(dst, gaze, r, scale, centre_px)
+        truth = self._truth(dst, gaze)
         truth.update(yaw=float(yaw), pitch=float(pitch), roll=float(roll), blink=float(blink), smile=float(smile),
                      face_width_px=float(face_width * w))
         return frame, truth
@@ -384,8 +384,7 @@ class FaceRenderer:
             out[n] = w @ dst[self.simplices[i], :2]
         return out
 
-    def _truth(self, dst, gaze, r, scale, centre_px) -> dict[str, float]:
-        lm = self.landmarks
+    def _truth(self, dst: np.ndarray, gaze) -> dict[str, float]:
         out: dict[str, float] = {"gaze_x": float(gaze[0]), "gaze_y": float(gaze[1])}
         out["nose_x"], out["nose_y"] = map(float, dst[NOSE_TIP, :2])
         for side, eye, sprite in (("left", EYE_LEFT, self._eyes[0]), ("right", EYE_RIGHT, self._eyes[1])):
@@ -399,7 +398,6 @@ class FaceRenderer:
             p = dst[list(eye.ear), :2]
             ear = (np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * np.linalg.norm(p[0] - p[3]))
             out[f"ear_{side}"] = float(ear)
-        del lm, r, scale, centre_px
         return out
 
     def landmarks_2d(self, **render_kwargs) -> np.ndarray:
@@ -416,7 +414,8 @@ class FaceRenderer:
         return np.vstack([dst[:468, :2], iris])
 
 
-def _background(background, w: int, h: int) -> np.ndarray:
+def background_image(background, w: int, h: int) -> np.ndarray:
+    """The frame's background [shape=(h, w, 3), uint8] from an array, an RGB tuple, an int seed or None (grey)."""
     if background is None:
         return np.full((h, w, 3), 128, np.uint8)
     if isinstance(background, (int, np.integer)):

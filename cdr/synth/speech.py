@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import resources
+from ..io import read_audio
 
 SR = 16_000
 
@@ -126,10 +127,7 @@ def interview_audio(
     questions = list(rng.permutation(len(QUESTIONS)))
     while t < duration_s:
         if first and real_opening:
-            from scipy.io import wavfile
-
-            rate, data = wavfile.read(resources.arctic_wav())
-            q = _trim(resources._to_float(data))
+            q = _trim(read_audio(resources.arctic_wav(), sr=SR))
             text, voice = "(CMU Arctic a0007, recorded)", "arctic"
         else:
             text = QUESTIONS[questions.pop() if questions else int(rng.integers(len(QUESTIONS)))]

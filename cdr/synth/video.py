@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
-from .face import FaceRenderer
+from .face import FaceRenderer, background_image
 
 SYNTHETIC_NOTE = "SYNTHETIC: rendered by cdr.synth from public photographs and synthetic speech; not a patient"
 
@@ -186,9 +186,7 @@ def render_face_video(
     renderer = renderer or FaceRenderer()
     w, h = frame_size
     if isinstance(background, (int, np.integer)) or background is None or np.asarray(background).shape == (3,):
-        from .face import _background
-
-        background = _background(background, w, h)
+        background = background_image(background, w, h)
     extra = [c for c in schedule.columns if c.startswith("expr_")]
     rows: list[dict[str, float]] = []
 
