@@ -7,15 +7,14 @@ recording is measured the same way.
 
 What is NaN, and when (always with a warning):
 
-==========================  ================  ==================  =================
-input                       speech groups     ``qc.audio_present``  ``qc.speech_ratio``
-==========================  ================  ==================  =================
-no audio track (``None``)   NaN               0                   NaN
-shorter than 1 s            NaN               1                   NaN
-silent (below -60 dBFS)     NaN               1                   0
-steady sound, no contrast   NaN               1                   NaN
-speech                      measured          1                   share of speech frames
-==========================  ================  ==================  =================
+- no audio track (``y is None``): speech groups NaN, ``qc.audio_present`` 0,
+  ``qc.speech_ratio`` NaN;
+- shorter than 1 s: speech groups NaN, ``qc.audio_present`` 1, ``qc.speech_ratio`` NaN;
+- silent (speech level below -60 dBFS, or no speech frame at all): speech groups
+  NaN, ``qc.audio_present`` 1, ``qc.speech_ratio`` 0 (measured: there is no speech);
+- a steady sound (tone, hum or noise with < 10 dB between loud and quiet frames):
+  speech groups NaN, ``qc.audio_present`` 1, ``qc.speech_ratio`` NaN;
+- speech: everything measured; ``qc.speech_ratio`` equals ``voice.speech_ratio``.
 
 Individual columns can still be NaN when they are not measurable (e.g. pause
 durations of a recording without a pause).

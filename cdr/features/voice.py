@@ -30,8 +30,8 @@ Syllable nuclei (after de Jong & Wempe, 2009): peaks of the 300-3000 Hz band
 intensity (dB, from the same frames' power spectrum, smoothed over 3 frames)
 that stand at least 4 dB above the dips on both sides (de Jong & Wempe use 2 dB
 on broadband intensity; 4 dB on this band counted espeak-ng syllables within
-8 % at 100-280 words per minute, male and female voices), are at least 80 ms apart, lie in active frames and
-in *voiced* frames. A frame is voiced when its normalised autocorrelation, with
+8 % at 100-280 words per minute, male and female voices), are at least 80 ms
+apart, and lie in active and *voiced* frames. A frame is voiced when its normalised autocorrelation, with
 the window's own autocorrelation divided out (Boersma, 1993), peaks above 0.45
 at a lag of 2-14 ms (F0 70-500 Hz); the autocorrelation is the inverse FFT of a
 40 ms frame's power spectrum.
