@@ -46,7 +46,7 @@ def test_happy_crops_differ_from_neutral_at_the_mouth(data):
 
 def test_identities_are_apart_from_the_cohort(data):
     meta = json.loads((data / "manifest.json").read_text())
-    assert meta["synthetic"] is True
+    assert meta["synthetic"] is True and "SYNTHETIC" in (data / "README.txt").read_text()
     assert not set(meta["real_identities"]) & set(CohortConfig().photos)
 
 

@@ -37,6 +37,7 @@ def test_planted_gaps_are_silent_and_exact():
     np.testing.assert_allclose(starts[p] - ends[p - 1], seg["gap_before_s"].to_numpy()[p], atol=2 / SR)
 
 
+@pytest.mark.slow
 def test_latency_and_pauses_follow_the_speaker_style():
     _, slow = _interview(seed=1, duration=120, latency_s=2.0, pause_s=1.2)
     _, fast = _interview(seed=1, duration=120, latency_s=0.5, pause_s=0.3)

@@ -182,6 +182,9 @@ def build_expression_set(
                              **{k: float(v) for k, v in pose.items()}, "blink": float(blink),
                              **{f"expr_{k}": float(v) for k, v in amounts.items()}})
     pd.DataFrame(rows).to_csv(out / "labels.csv", index=False)
+    (out / "README.txt").write_text(
+        "SYNTHETIC DATA - not patients. Aligned face crops rendered by cdr.synth.expressions from the public\n"
+        f"photographs {list(photos)}; the class of each image is the expression that was planted (labels.csv).\n")
     tmp = manifest.with_suffix(".json.part")
     tmp.write_text(json.dumps({"synthetic": True, "note": "SYNTHETIC expression crops rendered from public "
                                "photographs; labels are the planted expression classes.", "args": args,
