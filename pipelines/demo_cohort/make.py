@@ -1,6 +1,8 @@
-"""Build the demo's SYNTHETIC cohort and expression set from config.toml (cached; reruns are instant).
+"""Build the demo's SYNTHETIC cohort and expression set (cached; reruns are instant).
 
-    python pipelines/demo_cohort/make.py -o data/demo [--config pipelines/demo_cohort/config.toml] [--jobs 2] [--null]
+    python pipelines/demo_cohort/make.py -o data/demo [--config cdr/synth/demo.toml] [--jobs 2] [--null]
+
+The default config, cdr/synth/demo.toml, is the one ``cdr-demo`` uses.
 
 Writes OUT/cohort/ (videos, labels.csv, planted.csv, cohort.json) and OUT/expressions/
 (imagefolder train/test), and prints the time each took.
@@ -16,13 +18,13 @@ from pathlib import Path
 from cdr.synth.cohort import config_from_mapping, generate_cohort
 from cdr.synth.expressions import build_expression_set
 
-HERE = Path(__file__).resolve().parent
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "cdr" / "synth" / "demo.toml"
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--out", type=Path, required=True)
-    ap.add_argument("--config", type=Path, default=HERE / "config.toml")
+    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--null", action="store_true", help="set every effect size to 0 (the null cohort)")
     args = ap.parse_args(argv)
