@@ -253,9 +253,9 @@ def ablation_frame(specs: list[Spec], results: list[Result | None]) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-SYNTHETIC_GROUPS: dict[str, int] = {"pupil": 12, "coupling": 8, "pose": 9, "mfcc": 52,
+SYNTHETIC_GROUPS: dict[str, int] = {"pupil": 54, "coupling": 8, "pose": 10, "mfcc": 156,
                                     "gemaps": 88, "voice": 6}
-"""Columns per group of :func:`make_feature_table` (gemaps as eGeMAPSv02's 88)."""
+"""Columns per group of :func:`make_feature_table`, as many as cdr-extract writes."""
 
 
 def make_feature_table(n_per_class: tuple[int, ...] = (17, 19, 4),
@@ -278,7 +278,8 @@ def make_feature_table(n_per_class: tuple[int, ...] = (17, 19, 4),
     Returns
     -------
     table : pd.DataFrame
-        Indexed by ``video_id``; ``<group>.f<j>`` columns plus ``qc.duration_s``.
+        Indexed by ``video_id``; ``<group>.f<j>`` columns and ``qc.duration_s``,
+        ``qc.face_ratio``, ``qc.audio_present``, ``qc.speech_ratio``.
     labels : pd.DataFrame
         As :func:`cdr.labels.read_labels` returns it.
     """
@@ -296,6 +297,9 @@ def make_feature_table(n_per_class: tuple[int, ...] = (17, 19, 4),
         for j in range(d):
             blocks[f"{g}.f{j}"] = x[:, j]
     blocks["qc.duration_s"] = rng.uniform(60, 180, n)
+    blocks["qc.face_ratio"] = rng.uniform(0.8, 1.0, n)
+    blocks["qc.audio_present"] = np.ones(n)
+    blocks["qc.speech_ratio"] = rng.uniform(0.3, 0.7, n)
     table = pd.DataFrame(blocks, index=pd.Index(ids, name="video_id"))
     if flip:
         mirrored = table + 0.1 * rng.normal(size=table.shape)

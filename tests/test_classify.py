@@ -48,6 +48,17 @@ def test_standardise_equals_the_pipeline_steps():
     np.testing.assert_allclose(B, steps.transform(np.vstack([X[25:], Xt])), atol=1e-9)
 
 
+def test_nanmedian_equals_numpy():
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 5, 8):
+        X = rng.normal(size=(n, 12))
+        X[rng.random(X.shape) < 0.4] = np.nan
+        X[:, 0] = np.nan
+        with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+            want = np.nan_to_num(np.nanmedian(X, axis=0), nan=0.0)
+        np.testing.assert_array_equal(loso._nanmedian(X), want)
+
+
 def test_fast_svc_equals_sklearn_svc():
     rng = np.random.default_rng(1)
     for k in (2, 3):
