@@ -184,3 +184,47 @@ def test_predict_refuses_a_tampered_model(trained, tmp_path, capsys):
     assert predict.main(["clip.mp4", "--model", str(tmp_path)]) == 1
     assert "model_binary.skops: sha256 differs" in capsys.readouterr().err
     assert modelio.load_model(tmp_path, "cdr3")[1]["task"] == "cdr3"
+
+
+@pytest.mark.slow
+def test_predict_runs_the_extraction_of_cdr_extract_on_a_real_clip(tmp_path, arctic_audio,
+                                                                   capsys):
+    """A rendered 12 s interview clip, scored by a model whose classes differ in ``coupling``."""
+    from cdr.extract import extract_recording
+    from cdr.synth.video import render_face_video
+
+    fps, seconds = 25, 12.0
+    t = np.arange(int(seconds * fps)) / fps
+    sched = pd.DataFrame({"yaw": 12 * np.sin(2 * np.pi * 0.4 * t), "pitch": 4 * np.sin(2 * t),
+                          "gaze_x": 0.1 * np.sin(2 * np.pi * 1.5 * t)})
+    speech = arctic_audio[0]
+    audio = np.r_[np.zeros(8000, np.float32), speech, speech, speech]
+    clip = tmp_path / "clip.mp4"
+    render_face_video(clip, sched, fps=fps, frame_size=(320, 240), audio=audio, background=2)
+    row = extract_recording(clip)
+    # Training cohort around this recording: CDR 0.5 as it is, CDR 1 / 2 with the
+    # coupling group shifted up / down by ten times the noise.
+    rng = np.random.default_rng(0)
+    x = row.to_numpy(dtype=float)
+    sd = 0.05 * np.abs(np.nan_to_num(x)) + 0.05
+    coupling = row.index.str.startswith("coupling.")
+    rows, cdrs = [], []
+    for cdr, n, shift in ((0.5, 17, 0.0), (1.0, 19, 10.0), (2.0, 4, -10.0)):
+        for _ in range(n):
+            rows.append(x + sd * (rng.normal(size=x.size) + shift * coupling))
+            cdrs.append(cdr)
+    ids = [f"v{i:02d}" for i in range(len(rows))]
+    pd.DataFrame(rows, index=pd.Index(ids, name="video_id"), columns=row.index).to_parquet(
+        tmp_path / "features.parquet")
+    pd.DataFrame({"video_id": ids, "cdr": cdrs}).to_csv(tmp_path / "labels.csv", index=False)
+    assert train.main([str(tmp_path / "features.parquet"), "--labels",
+                       str(tmp_path / "labels.csv"), "-o", str(tmp_path / "model"),
+                       "--task", "cdr3", "--permutations", "0", "--jobs", "1"]) == 0
+    capsys.readouterr()
+    assert predict.main([str(clip), "--model", str(tmp_path / "model"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["qc"]["qc.duration_s"] == pytest.approx(seconds, abs=1.0)
+    assert out["qc"]["qc.face_ratio"] > 0.5 and out["qc"]["qc.speech_ratio"] > 0.3
+    cdr3 = out["tasks"]["cdr3"]
+    assert cdr3["predicted_cdr"] == "0.5" and cdr3["similarity_to_training"] > 0.01
+    assert max(cdr3["contributions"], key=lambda g: abs(cdr3["contributions"][g])) == "coupling"

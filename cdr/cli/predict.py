@@ -28,6 +28,8 @@ MIN_FACE_RATIO = 0.05
 """Below this share of frames with a face, the recording has no usable face."""
 MIN_SPEECH_RATIO = 0.05
 """Below this share of speech in the audio, the recording has no usable speech."""
+UNLIKE_TRAINING = 0.01
+"""Below this kernel similarity to every training video, the output carries a warning."""
 EXIT_QC = 2
 
 
@@ -77,8 +79,11 @@ def score(row: pd.Series, model, card: dict) -> dict:
     -------
     dict
         ``predicted_cdr`` (the class-balanced SVC decision), ``probabilities``
-        (class -> calibrated probability), ``contributions`` and
-        ``missing_groups`` (groups with no value here, imputed from training).
+        (class -> calibrated probability), ``contributions``, ``missing_groups``
+        (groups with no value here, imputed from training) and
+        ``similarity_to_training`` (the largest RBF kernel value between this
+        recording and the model's training videos, in (0, 1]; near 0 the
+        recording resembles none of them and the prediction says little).
 
     Notes
     -----
@@ -109,9 +114,12 @@ def score(row: pd.Series, model, card: dict) -> dict:
     contributions = {g: float(proba[code] - part.mean())
                      for g, part in zip(groups, np.split(p_swapped, len(groups)))}
     missing = [g for g in groups if np.isnan(x[[n.split(".", 1)[0] == g for n in names]]).all()]
+    z = model[:-1].transform(X)
+    similarity = float(np.exp(-svc.gamma * ((svc.support_vectors_ - z) ** 2).sum(axis=1)).max())
     return {"predicted_cdr": classes[code],
             "probabilities": {c: float(p) for c, p in zip(classes, proba)},
-            "contributions": contributions, "missing_groups": missing}
+            "contributions": contributions, "missing_groups": missing,
+            "similarity_to_training": similarity}
 
 
 def load_models(model_dir: str | Path) -> dict:
@@ -132,6 +140,10 @@ def _print_text(out: dict) -> None:
             print(f"    {g:10s} {d:+.3f}")
         if r["missing_groups"]:
             print(f"    not measured (imputed from training): {', '.join(r['missing_groups'])}")
+        if r["similarity_to_training"] < UNLIKE_TRAINING:
+            print(f"    warning: this recording resembles none of the training videos (kernel "
+                  f"similarity {r['similarity_to_training']:.1e}); the prediction mostly "
+                  "reflects the training class balance")
     print("qc: " + ", ".join(f"{k[3:]}={v:.3g}" if isinstance(v, float) else f"{k[3:]}={v}"
                              for k, v in out["qc"].items()))
     print("The predicted class is the class-balanced SVM decision; probabilities are "
