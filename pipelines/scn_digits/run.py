@@ -41,12 +41,9 @@ _DATA = {}
 
 def jobs(cfg: dict) -> list[dict]:
     """Every (method, noise, seed) to run, without repeats."""
-    out = [{"method": m, "noise": n, "seed": s} for m in ("baseline", "scn")
-           for n in cfg["table2"]["noise"] for s in cfg["table2"]["seeds"]]
-    a = cfg["analysis"]
-    out += [{"method": m, "noise": a["noise"], "seed": a["seed"]} for m in METHODS]
-    # SCN without relabelling on every seed, for the alpha comparison with and without relabelling
-    out += [{"method": "weight+rank", "noise": a["noise"], "seed": s} for s in cfg["table2"]["seeds"]]
+    t2, a = cfg["table2"], cfg["analysis"]
+    out = [{"method": m, "noise": n, "seed": s} for m in t2["methods"] for n in t2["noise"] for s in t2["seeds"]]
+    out += [{"method": m, "noise": a["noise"], "seed": s} for s in a["seeds"] for m in METHODS]
     seen, unique = set(), []
     for j in out:
         key = (j["method"], j["noise"], j["seed"])
@@ -101,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, help="override (quick checks only)")
     p.add_argument("--limit-train", type=int, help="use the first N training images (quick checks only)")
     p.add_argument("--only", nargs="*", help="methods to run (default: all)")
+    p.add_argument("--resume", action="store_true", help="keep the runs already in OUT, run the rest")
     a = p.parse_args(argv)
     cfg = json.loads(a.config.read_text())
     if a.epochs:
@@ -111,10 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg["data"]["limit_train"] = a.limit_train
     todo = [j for j in jobs(cfg) if not a.only or j["method"] in a.only]
     a.out.mkdir(parents=True, exist_ok=True)
+    arrays, mode = {}, "w"
+    if a.resume and (a.out / "results.jsonl").is_file():
+        done = {(r["method"], r["noise"], r["seed"]) for r in map(json.loads, open(a.out / "results.jsonl"))}
+        todo = [j for j in todo if (j["method"], j["noise"], j["seed"]) not in done]
+        arrays, mode = dict(np.load(a.out / "alpha.npz")), "a"
     (a.out / "config.json").write_text(json.dumps(cfg, indent=2))
     print(f"{len(todo)} runs, {a.workers} at a time", flush=True)
-    t0, arrays = time.perf_counter(), {}
-    with open(a.out / "results.jsonl", "w") as fh, ProcessPoolExecutor(a.workers, mp_context=get_context("spawn")) as ex:
+    t0 = time.perf_counter()
+    with open(a.out / "results.jsonl", mode) as fh, ProcessPoolExecutor(a.workers, mp_context=get_context("spawn")) as ex:
         futures = [ex.submit(run_one, j, cfg, a.device, a.threads) for j in todo]
         for f in as_completed(futures):
             r = f.result()
