@@ -243,7 +243,8 @@ def ablation_frame(specs: list[Spec], results: list[Result | None]) -> pd.DataFr
         ci = m.get("accuracy_ci95") or [np.nan, np.nan]
         rows.append({
             "set": s.name, "task": s.task, "groups": "+".join(s.groups), "flip": s.flip,
-            "n": m.get("n", np.nan), "n_features": m.get("n_features", np.nan),
+            "n": m.get("n", np.nan), "n_augmented_rows": m.get("n_augmented_rows", np.nan),
+            "n_features": m.get("n_features", np.nan),
             "accuracy": m.get("accuracy", np.nan), "accuracy_ci_low": ci[0],
             "accuracy_ci_high": ci[1], "balanced_accuracy": m.get("balanced_accuracy", np.nan),
             "macro_f1": m.get("macro_f1", np.nan),
@@ -260,7 +261,7 @@ SYNTHETIC_GROUPS: dict[str, int] = {"pupil": 54, "coupling": 8, "pose": 10, "mfc
 
 def make_feature_table(n_per_class: tuple[int, ...] = (17, 19, 4),
                        signal: dict[str, float] | None = None, flip: bool = False,
-                       seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       expr: bool = False, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A synthetic cohort's feature table and labels, one video per subject.
 
     Parameters
@@ -273,6 +274,8 @@ def make_feature_table(n_per_class: tuple[int, ...] = (17, 19, 4),
         it, no column carries any class information.
     flip : bool
         Add a ``<id>#flip`` row per video: the original plus 0.1 SD noise.
+    expr : bool
+        Add an ``expr.`` group of 24 columns (an SCN with 7 classes).
     seed : int
 
     Returns
@@ -290,7 +293,8 @@ def make_feature_table(n_per_class: tuple[int, ...] = (17, 19, 4),
     n = y.size
     ids = [f"s{i:03d}" for i in range(n)]
     blocks = {}
-    for g, d in SYNTHETIC_GROUPS.items():
+    sizes = dict(SYNTHETIC_GROUPS, **({"expr": 24} if expr else {}))
+    for g, d in sizes.items():
         x = rng.normal(size=(n, d))
         if signal and g in signal:
             x += signal[g] * rng.normal(size=(len(n_per_class), d))[y]
