@@ -27,17 +27,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
-from sklearn.svm import SVC, _libsvm
 from threadpoolctl import threadpool_limits
 
-from cdr.classify import Task, feature_columns, get_task, make_model, present_groups
+from cdr.classify import (C_GRID, GAMMA_SCALES, Task, balanced_accuracy_fast, feature_columns,
+                          fit_predict_svc, get_task, make_model, present_groups)
 from cdr.errors import ParameterError
 from cdr.labels import FLIP_SUFFIX, base_id
 
-C_GRID: tuple[float, ...] = (1.0, 10.0)
-"""SVC C values tried in the inner loop (ties go to the earlier value)."""
-GAMMA_SCALES: tuple[float, ...] = (1.0, 0.1)
-"""RBF gamma values tried, as multiples of 1 / n_features (gamma='scale' on scaled data)."""
 INNER_SPLITS = 3
 """Folds of the inner, group-aware cross-validation that tunes C and gamma."""
 
@@ -290,71 +286,6 @@ def grid(design: Design) -> list[tuple[float, int]]:
     return [(C, gi) for gi in range(len(design.gammas)) for C in C_GRID]
 
 
-def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
-    """Mean recall over the classes present in ``y_true`` (sklearn's balanced_accuracy_score)."""
-    total = np.bincount(y_true, minlength=k)
-    hit = np.bincount(y_true[y_true == y_pred], minlength=k)
-    present = total > 0
-    return float(np.mean(hit[present] / total[present]))
-
-
-def _svc_public(K, y, Kt, C):
-    return SVC(kernel="precomputed", C=C, class_weight="balanced").fit(K, y).predict(Kt)
-
-
-def _svc_libsvm(K, y, Kt, C):
-    """Same as :func:`_svc_public`, calling scikit-learn's libsvm binding directly.
-
-    ``SVC.fit`` spends ~0.8 ms per call validating its input while the solver
-    takes ~0.05 ms on 40 rows, and the permutation test fits ~800 SVCs per
-    permutation.  ``y`` holds class codes 0..k-1; the class weights are those of
-    ``class_weight="balanced"``: n_samples / (n_classes * bincount(y)).
-    """
-    counts = np.bincount(y)
-    present = np.flatnonzero(counts)
-    if present.size == 1:
-        return np.full(Kt.shape[0], present[0])
-    enc = y if present.size == counts.size else np.searchsorted(present, y)
-    weight = y.size / (present.size * counts[present].astype(np.float64))
-    support, sv, n_sv, coef, intercept, pa, pb, _, _ = _libsvm.fit(
-        K, enc.astype(np.float64), svm_type=0, kernel="precomputed", C=float(C),
-        class_weight=weight, sample_weight=np.empty(0), random_seed=0)
-    out = _libsvm.predict(Kt, support, sv, n_sv, coef, intercept, pa, pb,
-                          svm_type=0, kernel="precomputed")
-    return present[out.astype(np.intp)]
-
-
-def _pick_svc():
-    """Use the direct libsvm call only if it reproduces ``SVC`` exactly here."""
-    rng = np.random.default_rng(0)
-    try:
-        _libsvm.set_verbosity_wrap(0)
-        for k in (2, 3):
-            Z = rng.normal(size=(30, 5))
-            y = rng.integers(0, k, 30)
-            D = ((Z[:, None, :] - Z[None, :24, :]) ** 2).sum(-1)
-            K, Kt = np.exp(-0.2 * D[:24]), np.exp(-0.2 * D[24:])
-            for C in C_GRID:
-                if not np.array_equal(_svc_libsvm(K, y[:24], Kt, C),
-                                      _svc_public(K, y[:24], Kt, C)):
-                    raise RuntimeError("predictions differ")
-        return _svc_libsvm
-    except Exception as exc:  # the private binding changed: fall back, slower
-        warnings.warn(f"fast SVC path unavailable ({exc}); using sklearn.svm.SVC (slower)")
-        return _svc_public
-
-
-_SVC = None
-
-
-def fit_predict_svc(K: np.ndarray, y: np.ndarray, Kt: np.ndarray, C: float) -> np.ndarray:
-    """Fit ``SVC(kernel="precomputed", C, class_weight="balanced")`` on ``K``, predict ``Kt``."""
-    global _SVC
-    if _SVC is None:
-        _SVC = _pick_svc()
-    return _SVC(K, y, Kt, C)
-
-
 def tune(design: Design, subjects: np.ndarray, ys: np.ndarray, y: np.ndarray
          ) -> tuple[float, int]:
     """Choose ``(C, gamma index)`` by the pooled balanced accuracy of the inner folds.
@@ -375,7 +306,7 @@ def tune(design: Design, subjects: np.ndarray, ys: np.ndarray, y: np.ndarray
     for C, gi in grid(design):
         got = np.concatenate([fit_predict_svc(ks[gi][0], y[tr], ks[gi][1], C)
                               for tr, _, ks in inner])
-        score = _balanced_accuracy(truth, got, len(design.task.classes))
+        score = balanced_accuracy_fast(truth, got, len(design.task.classes))
         if score > best_score + 1e-12:
             best, best_score = (C, gi), score
     return best

@@ -115,7 +115,6 @@ def fake_extractor(monkeypatch, row: pd.Series):
     monkeypatch.setitem(sys.modules, "cdr.extract", module)
 
 
-@pytest.mark.slow
 def test_predict_scores_held_out_recordings_and_explains(trained, cohort, tmp_path,
                                                          monkeypatch, capsys):
     folder, table, _, held, held_labels = cohort

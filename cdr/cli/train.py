@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> dict:
                 "groups": "+".join(groups), "flip rows in training": flip,
                 "permutations (main / ablation)": f"{args.permutations} / "
                                                   f"{args.ablation_permutations if abl else '-'}",
-                "inner grid": f"C {loso.C_GRID}, gamma {loso.GAMMA_SCALES} / n_features",
+                "inner grid": f"C {classify.C_GRID}, gamma {classify.GAMMA_SCALES} / n_features",
                 "seed": args.seed}
     report.write_report(out, main_results, table, labels, ablation, settings)
     wall = time.perf_counter() - t0
