@@ -19,6 +19,23 @@ from cdr.labels import FLIP_SUFFIX
 
 Block = tuple  # ("h1"|"h2"|"h3"|"p", text) | ("table", DataFrame) | ("img", file, alt)
 
+METHOD = (
+    "Leave-one-subject-out: each subject's videos are predicted by a model that never saw "
+    "that subject. The model is median imputation, standard scaling and an RBF SVM with "
+    "class-balanced weights; its C and gamma are chosen inside each training fold by a "
+    "group-aware inner cross-validation (balanced accuracy). Each training fold also leaves "
+    "out one random subject of every other class, so that all folds train on the same class "
+    "counts: otherwise the counts would give away the held-out subject's class, and "
+    "class-balanced weights turn that into above-chance scores on features that carry no "
+    "information. Mirrored copies (#flip) only train folds that exclude their subject and "
+    "are never tested. The permutation p-value reruns the whole procedure, tuning included, "
+    "after shuffling the labels between subjects (a subject's videos and copies keep one "
+    "label); p = (1 + number of shuffles scoring at least the observed balanced accuracy) / "
+    "(1 + number of shuffles). The predicted class is the SVM's class-balanced decision; "
+    "probabilities come from Platt scaling fitted by cross-validation and follow the "
+    "training cohort's class frequencies, so for a rare class they can favour another class "
+    "than the decision.")
+
 
 def confusion_png(confusion: list[list[int]], classes: list[str], path: str | Path,
                   title: str) -> Path:
@@ -104,6 +121,8 @@ def build_blocks(results: dict, table: pd.DataFrame, labels: pd.DataFrame,
     blocks: list[Block] = [("h1", "cdr-train report")]
     blocks.append(("table", pd.DataFrame({"setting": list(settings),
                                           "value": [str(v) for v in settings.values()]})))
+    blocks.append(("h2", "Method"))
+    blocks.append(("p", METHOD))
     for task, r in results.items():
         m = r.metrics
         blocks.append(("h2", f"Task {task}: " + " / ".join(f"CDR {c}" for c in m["classes"])))

@@ -226,3 +226,14 @@ def test_results_do_not_depend_on_jobs_or_chunking(monkeypatch):
     two = evaluate.run_specs(table, labels, spec, n_jobs=2)[0]
     np.testing.assert_array_equal(one.null, two.null)
     np.testing.assert_array_equal(one.y_pred, two.y_pred)
+
+
+def test_cdr_0_and_3_are_outside_the_3_class_task():
+    table, labels = evaluate.make_feature_table((17, 21, 6), seed=2)
+    labels.loc[labels.index[labels.cdr == 1.0][:2], "cdr"] = 0.0
+    labels.loc[labels.index[labels.cdr == 2.0][:2], "cdr"] = 3.0
+    cdr3 = loso.build_design(table, labels, "cdr3", ("voice",))
+    binary = loso.build_design(table, labels, "binary", ("voice",))
+    assert cdr3.tested.size == 40 and np.bincount(cdr3.y).tolist() == [17, 19, 4]
+    assert binary.tested.size == 42 and np.bincount(binary.y).tolist() == [17, 25]
+    assert set(labels.index[labels.cdr == 0.0]).isdisjoint(binary.ids)

@@ -137,6 +137,11 @@ def run(args: argparse.Namespace) -> dict:
     table = read_table(features)
     labels = read_labels(labels_path, table.index)
     tasks = ["cdr3", "binary"] if args.task == "both" else [args.task]
+    outside = labels.index[~labels["cdr"].isin([0.5, 1.0, 2.0])]
+    if len(outside):
+        print(f"cdr-train: {len(outside)} video(s) with CDR 0 or 3 are outside the 3-class task "
+              f"({', '.join(outside[:10])}); CDR 3 counts as >=1 in the binary task",
+              file=sys.stderr)
     groups = parse_groups(args.groups, table)
     flip = evaluate.has_flip_rows(table) and not args.no_flip
     specs = [evaluate.Spec("main", t, groups, flip, args.permutations, probabilities=True)
