@@ -161,8 +161,10 @@ def build_blocks(results: dict, table: pd.DataFrame, labels: pd.DataFrame,
                             "named groups; p is from that row's own permutations, whose number "
                             "limits the smallest p to 1/(N+1)."))
         shown = ablation.assign(
-            accuracy=[f"{_pct(a)} ({_pct(lo, 0)}-{_pct(hi, 0)})" for a, lo, hi in
-                      zip(ablation.accuracy, ablation.accuracy_ci_low, ablation.accuracy_ci_high)],
+            accuracy=["n/a" if np.isnan(a) else f"{_pct(a)} ({_pct(lo, 0)}-{_pct(hi, 0)})"
+                      for a, lo, hi in zip(ablation.accuracy, ablation.accuracy_ci_low,
+                                           ablation.accuracy_ci_high)],
+            n_features=ablation.n_features.map(lambda v: "" if np.isnan(v) else f"{v:.0f}"),
             balanced_accuracy=ablation.balanced_accuracy.map(_pct),
             macro_f1=ablation.macro_f1.map(lambda v: "n/a" if np.isnan(v) else f"{v:.3f}"),
             permutation_p=ablation.permutation_p.map(lambda v: "" if np.isnan(v) else f"{v:.3f}"))
