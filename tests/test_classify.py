@@ -237,3 +237,19 @@ def test_cdr_0_and_3_are_outside_the_3_class_task():
     assert cdr3.tested.size == 40 and np.bincount(cdr3.y).tolist() == [17, 19, 4]
     assert binary.tested.size == 42 and np.bincount(binary.y).tolist() == [17, 25]
     assert set(labels.index[labels.cdr == 0.0]).isdisjoint(binary.ids)
+
+
+def test_why_not_permutation_test_score_with_groups():
+    """sklearn permutes *within* groups: with one video per subject nothing moves, p = 1."""
+    from sklearn.model_selection import LeaveOneGroupOut, permutation_test_score
+    from sklearn.neighbors import NearestCentroid
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 10)
+    X = rng.normal(size=(20, 3)) + 2.0 * y[:, None]
+    subjects = np.arange(20)
+    with threadpool_limits(limits=1):
+        score, null, p = permutation_test_score(NearestCentroid(), X, y, groups=subjects,
+                                                cv=LeaveOneGroupOut(), n_permutations=5,
+                                                random_state=0)
+    assert np.all(null == score) and p == 1.0
