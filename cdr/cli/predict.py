@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         models = load_models(args.model)
+        if not args.scn and any("expr" in card["groups"] for _, card in models.values()):
+            print("cdr-predict: warning: the model uses expr features; pass --scn with the "
+                  "checkpoint given to cdr-extract, or they are imputed", file=sys.stderr)
         from cdr.extract import extract_recording
         row = extract_recording(Path(args.recording), video_id=None, scn=args.scn)
     except CdrError as exc:
