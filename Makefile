@@ -23,14 +23,21 @@ system-deps:
 demo: $(STAMP) system-deps
 	$(BIN)/python -m cdr.cli.demo -o demo-out
 
+# One BLAS/OpenMP thread per process: the tests run many small fits, which threads only slow down.
+TEST_ENV := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q -ra
+	$(TEST_ENV) $(BIN)/python -m pytest -q -ra --durations=15
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/track_speed.py
+	$(BIN)/python benchmarks/extract_speed.py
+	$(BIN)/python benchmarks/visual_features_speed.py
+	$(BIN)/python benchmarks/speech_speed.py
+	$(BIN)/python benchmarks/train_speed.py
 
 clean:
 	rm -rf $(VENV) data/cache demo-out

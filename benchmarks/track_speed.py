@@ -28,8 +28,12 @@ from pathlib import Path
 import numpy as np
 
 
-def make_video(path: Path, seconds: float, fps: int = 30, size=(1280, 720)) -> None:
-    """A face that drifts, turns in the image plane and scales, as in an interview."""
+def make_video(path: Path, seconds: float, fps: int = 30, size=(1280, 720), audio: np.ndarray | None = None,
+               seed: int = 0) -> None:
+    """A face that drifts, turns in the image plane and scales, as in an interview.
+
+    ``audio``: optional mono float32 samples at 16 kHz, muxed as AAC.
+    """
     import av
     import cv2
     import skimage.data
@@ -40,9 +44,10 @@ def make_video(path: Path, seconds: float, fps: int = 30, size=(1280, 720)) -> N
     stream = container.add_stream("libx264", rate=fps)
     stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
     stream.options = {"preset": "veryfast", "crf": "23"}
+    astream = container.add_stream("aac", rate=16000, layout="mono") if audio is not None else None
     bg = np.full((h, w, 3), 90, np.uint8)
     for i in range(int(seconds * fps)):
-        t = i / fps
+        t = i / fps + 7.3 * seed
         m = cv2.getRotationMatrix2D((256, 256), 8 * np.sin(2 * np.pi * 0.2 * t), 1.1 + 0.1 * np.sin(0.3 * t))
         m[:, 2] += [w / 2 - 256 + 60 * np.sin(0.5 * t), h / 2 - 256 + 20 * np.cos(0.4 * t)]
         frame = cv2.warpAffine(face, m, (w, h), dst=bg.copy(), borderMode=cv2.BORDER_TRANSPARENT)
@@ -50,6 +55,15 @@ def make_video(path: Path, seconds: float, fps: int = 30, size=(1280, 720)) -> N
             container.mux(packet)
     for packet in stream.encode():
         container.mux(packet)
+    if astream is not None:
+        for start in range(0, len(audio), 1024):
+            chunk = np.ascontiguousarray(audio[None, start:start + 1024].astype(np.float32))
+            frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+            frame.sample_rate, frame.pts = 16000, start
+            for packet in astream.encode(frame):
+                container.mux(packet)
+        for packet in astream.encode():
+            container.mux(packet)
     container.close()
 
 

@@ -116,8 +116,16 @@ def main(argv: list[str] | None = None) -> int:
             return code
 
     ablation = pd.read_csv(model / "ablation.csv")
-    print("\n== ablation (leave-one-subject-out, SYNTHETIC cohort)")
-    print(ablation.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    table = pd.DataFrame({
+        "features": ablation["set"], "task": ablation["task"], "n": ablation["n"],
+        "balanced acc": ablation["balanced_accuracy"].map("{:.2f}".format),
+        "accuracy [95% CI]": [f"{a:.2f} [{lo:.2f}, {hi:.2f}]" for a, lo, hi in
+                              ablation[["accuracy", "accuracy_ci_low", "accuracy_ci_high"]].to_numpy()],
+        "perm. p": ablation["permutation_p"].map("{:.2f}".format),
+    })
+    print("\n== ablation (leave-one-subject-out, SYNTHETIC cohort; p from "
+          f"{int(ablation['permutations'].iloc[0])} permutations per row)")
+    print(table.to_string(index=False))
     print("\n== time per stage")
     for name, secs in timings.items():
         print(f"  {name:55s} {secs:7.1f} s")

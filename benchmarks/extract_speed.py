@@ -1,0 +1,86 @@
+"""End-to-end ``cdr-extract`` throughput: seconds of video per wall-clock second.
+
+Generates N face videos (720p, 30 fps, 2 minutes, H.264 + AAC speech: the CMU
+Arctic sentence with pauses), then runs ``cdr-extract --jobs 2`` with every group
+on (and ``expr.`` when ``--scn`` is given) in a fresh process, and reports the
+throughput, the same for ``--stride 2``, and the peak resident memory of the
+largest process (main or worker). Usage::
+
+    .venv/bin/python benchmarks/extract_speed.py [--videos 4] [--seconds 120] [--jobs 2] [--scn CKPT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from track_speed import make_video  # noqa: E402
+
+
+def interview_audio(seconds: float) -> np.ndarray:
+    from cdr.io import read_audio
+    from cdr.resources import arctic_wav
+
+    s = read_audio(arctic_wav())
+    turn = np.r_[s, np.zeros(12000, np.float32), s[: len(s) // 2], np.zeros(24000, np.float32)]
+    n = int(seconds * 16000)
+    return np.resize(turn, n).astype(np.float32)
+
+
+def run(folder: Path, out: Path, jobs: int, extra: list[str]) -> tuple[float, float, int]:
+    cmd = [sys.executable, "-m", "cdr.cli.extract", str(folder), "-o", str(out), "--jobs", str(jobs),
+           "--quiet", *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    import pandas as pd
+
+    table = pd.read_parquet(out / "features.parquet")
+    return wall, peak, len(table)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--videos", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=120)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--scn", help="SCN checkpoint folder, to include the expr. group")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "videos"
+        folder.mkdir()
+        audio = interview_audio(args.seconds)
+        t0 = time.perf_counter()
+        for i in range(args.videos):
+            make_video(folder / f"v{i}.mp4", args.seconds, audio=audio, seed=i)
+        print(f"generated {args.videos} x {args.seconds:.0f} s 720p30 in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr)
+        media = args.videos * args.seconds
+        scn = ["--scn", args.scn] if args.scn else []
+        rows = []
+        for label, extra in (("all groups", scn), ("all groups, --stride 2", [*scn, "--stride", "2"])):
+            wall, peak, n = run(folder, Path(tmp) / label.replace(" ", "_"), args.jobs, extra)
+            assert n == args.videos, f"{n} rows"
+            rows.append((label, wall, media / wall, peak))
+    print(f"\n{args.videos} videos x {args.seconds:.0f} s, 720p 30 fps H.264 + AAC, --jobs {args.jobs}, "
+          f"expr {'on' if args.scn else 'off'}\n")
+    print("| run | wall (s) | x real time | peak RSS of the largest process (MB) |")
+    print("|---|---:|---:|---:|")
+    for label, wall, rt, peak in rows:
+        print(f"| {label} | {wall:.1f} | {rt:.1f} | {peak:.0f} |")
+    print(json.dumps({r[0]: round(r[2], 2) for r in rows}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
