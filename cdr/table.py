@@ -33,6 +33,7 @@ from filelock import FileLock, Timeout
 from . import __version__, io
 from .errors import CdrError
 from .extract import RecordingError, extract_rows
+from .outdir import make_output_folder
 
 FAILURE_COLUMNS = ["video_id", "stage", "error"]
 
@@ -58,8 +59,11 @@ class ExtractSummary:
 
 @contextmanager
 def output_lock(out: Path) -> Iterator[None]:
-    """Hold ``OUT/.lock``; a second run on the same folder is refused at once."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Hold ``OUT/.lock``; a second run on the same folder is refused at once.
+
+    ``out`` is created first; a file, or a folder that cannot be written, is refused.
+    """
+    make_output_folder(out)
     lock = FileLock(str(out / ".lock"))
     try:
         lock.acquire(timeout=0)
