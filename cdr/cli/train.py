@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from cdr import classify, evaluate, loso, modelio, report
 from cdr.errors import CdrError, InputError, ParameterError
 from cdr.labels import read_labels
+from cdr.outdir import make_output_folder
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -143,6 +144,7 @@ def run(args: argparse.Namespace) -> dict:
               f"({', '.join(outside[:10])}); CDR 3 counts as >=1 in the binary task",
               file=sys.stderr)
     groups = parse_groups(args.groups, table)
+    make_output_folder(out)
     flip = evaluate.has_flip_rows(table) and not args.no_flip
     specs = [evaluate.Spec("main", t, groups, flip, args.permutations, probabilities=True)
              for t in tasks]
