@@ -27,7 +27,15 @@ from cdr.outdir import make_output_folder
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read features.parquet (or .csv) indexed by ``video_id``; raise InputError if unusable."""
+    """Read features.parquet (or .csv) indexed by ``video_id``, every column as numbers.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, has no ``video_id``, has no feature column
+        (only ``qc.`` or none), or holds a cell that is not a number; the
+        message names the file (and the columns) and says what to do.
+    """
     path = Path(path)
     try:
         if path.suffix.lower() == ".csv":
@@ -45,7 +53,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{path}: has no video_id index or column; pass the table written "
                          "by cdr-extract")
     table.index = table.index.astype(str)
-    return table
+    if not classify.present_groups(table):
+        raise InputError(f"{path}: has no feature columns (<group>.<feature>, other than qc.); "
+                         "pass the features.parquet written by cdr-extract")
+    numeric = table.apply(pd.to_numeric, errors="coerce")
+    bad = [c for c in table.columns if (numeric[c].isna() & table[c].notna()).any()]
+    if bad:
+        first = table.loc[numeric[bad[0]].isna() & table[bad[0]].notna(), bad[0]].iloc[0]
+        raise InputError(f"{path}: column{'s' * (len(bad) > 1)} {', '.join(bad[:5])}"
+                         f"{f' (and {len(bad) - 5} more)' if len(bad) > 5 else ''} not numeric "
+                         f"(e.g. {first!r}); pass the table written by cdr-extract, or fix "
+                         "those cells")
+    return numeric
 
 
 def parse_groups(spec: str | None, table: pd.DataFrame) -> tuple[str, ...]:
@@ -144,6 +163,14 @@ def run(args: argparse.Namespace) -> dict:
               f"({', '.join(outside[:10])}); CDR 3 counts as >=1 in the binary task",
               file=sys.stderr)
     groups = parse_groups(args.groups, table)
+    empty = [g for g in groups if table[classify.feature_columns(table, [g])].isna().all(axis=None)]
+    if len(empty) == len(groups):
+        raise InputError(f"{features}: every value of the feature group(s) {', '.join(groups)} "
+                         "is missing (NaN), so there is nothing to learn from; check "
+                         "failures.csv and extract.log beside it")
+    if empty:
+        print(f"cdr-train: warning: {features}: group(s) {', '.join(empty)} have no value in any "
+              "row and carry no information", file=sys.stderr)
     make_output_folder(out)
     flip = evaluate.has_flip_rows(table) and not args.no_flip
     specs = [evaluate.Spec("main", t, groups, flip, args.permutations, probabilities=True)
