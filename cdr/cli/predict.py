@@ -122,6 +122,32 @@ def score(row: pd.Series, model, card: dict) -> dict:
             "similarity_to_training": similarity}
 
 
+def unknown_features(row: pd.Series, models: dict, model_dir: str | Path,
+                     scn: str | None = None) -> None:
+    """Refuse models whose features are not columns of the extracted row.
+
+    Such a model was trained on a table from another cdr-extract version (or on
+    a table made by hand); scoring would impute every such column and return a
+    prediction that rests on nothing measured.  ``expr.`` columns are exempt
+    without ``--scn``: the caller warns that they are imputed.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the model file, the count and the first few unknown names.
+    """
+    for task, (_, card) in models.items():
+        unknown = [n for n in card["feature_names"] if n not in row.index
+                   and not (n.startswith("expr.") and not scn)]
+        if unknown:
+            path = model_paths(model_dir, task)[0]
+            raise ModelFileError(
+                f"{path}: {len(unknown)} of its {len(card['feature_names'])} features are not "
+                f"computed by this cdr-extract ({', '.join(unknown[:3])}"
+                f"{', ...' if len(unknown) > 3 else ''}); retrain it with cdr-train on a "
+                "features.parquet written by this version of cdr-extract")
+
+
 def load_models(model_dir: str | Path) -> dict:
     """Every task model present in ``model_dir``: task -> (model, card)."""
     found = {t: load_model(model_dir, t) for t in TASKS if model_paths(model_dir, t)[0].exists()}
@@ -172,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                   "checkpoint given to cdr-extract, or they are imputed", file=sys.stderr)
         from cdr.extract import extract_recording
         row = extract_recording(Path(args.recording), video_id=None, scn=args.scn)
+        unknown_features(row, models, args.model, args.scn)
     except CdrError as exc:
         print(f"cdr-predict: error: {exc}", file=sys.stderr)
         return 1
