@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from cdr.errors import CdrError
+from cdr.outdir import make_output_folder
 from cdr.scn.data import FORMATS, load_dataset
 from cdr.scn.runtime import DEVICES
 from cdr.scn.train import SCNTrainer, TrainConfig
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         config.check()
         data = load_dataset(args.data, args.format)
+        make_output_folder(args.output)
         print(f"{args.format}: {len(data.train)} train, {len(data.test)} test"
               + (f", {len(data.val)} val" if data.val is not None else "") + f"; classes {data.classes}")
         trainer = SCNTrainer(config, data).fit(log=lambda line: print(line, flush=True))
