@@ -51,6 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc``; for an error re-raised from a DataLoader worker, its last line.
+
+    PyTorch re-raises a worker's exception as the same type with the worker's
+    whole traceback as its message; the last line holds the original message.
+    """
+    text = str(exc).strip()
+    if "Original Traceback" not in text:
+        return text
+    last = text.splitlines()[-1]
+    return last.split(": ", 1)[1] if last.startswith(f"{type(exc).__module__}.") else last
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Map parsed options onto a TrainConfig (``--no-attention`` switches rank off too)."""
     return TrainConfig(
@@ -76,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = SCNTrainer(config, data).fit(log=lambda line: print(line, flush=True))
         trainer.save(args.output)
     except CdrError as exc:
-        print(f"cdr-scn-train: error: {exc}", file=sys.stderr)
+        print(f"cdr-scn-train: error: {one_line(exc)}", file=sys.stderr)
         return 2
     m = trainer.metrics_
     print(f"test_accuracy {m['test_accuracy']:.4f}  relabelled {m['relabelled']}  -> {args.output}")
