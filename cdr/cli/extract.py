@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     if s.n_inputs == 0:
         print(f"cdr-extract: no recordings found under {args.folder}", file=sys.stderr)
         return 1
-    return 0 if s.ok else 1
+    if not s.ok:
+        print(f"cdr-extract: none of the {s.n_inputs} recordings could be processed; see "
+              f"{s.table_path.parent / 'failures.csv'} for what to do with each", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
