@@ -20,11 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from cdr.errors import LabelError
+from cdr.features.augment import FLIP_SUFFIX
 
 CDR_VALUES: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0)
 """Values a CDR label may take."""
-FLIP_SUFFIX = "#flip"
-"""Suffix of augmented (mirrored) copies in the feature table's index."""
 REQUIRED_COLUMNS = ("video_id", "cdr")
 MAX_LISTED = 10
 """At most this many ids are spelled out per problem; the rest are counted."""

@@ -16,6 +16,7 @@ from sklearn.metrics import ConfusionMatrixDisplay
 
 from cdr.classify import QC_GROUP, feature_columns, present_groups
 from cdr.labels import FLIP_SUFFIX
+from cdr.outdir import atomic_write
 
 Block = tuple  # ("h1"|"h2"|"h3"|"p", text) | ("table", DataFrame) | ("img", file, alt)
 
@@ -46,7 +47,7 @@ def confusion_png(confusion: list[list[int]], classes: list[str], path: str | Pa
                            ).plot(ax=ax, cmap="Blues", colorbar=False, values_format="d")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(Path(path), lambda p: fig.savefig(p, format="png"))
     return Path(path)
 
 
@@ -266,6 +267,6 @@ def write_report(out_dir: str | Path, results: dict, table: pd.DataFrame,
     blocks = build_blocks(results, table, labels, ablation, settings or {}, images)
     for name, text in (("report.md", render_markdown(blocks)),
                        ("report.html", render_html(blocks))):
-        (out_dir / name).write_text(text, encoding="utf-8")
+        atomic_write(out_dir / name, lambda p, text=text: p.write_text(text, encoding="utf-8"))
         written[name] = out_dir / name
     return written

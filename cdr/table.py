@@ -33,6 +33,7 @@ from filelock import FileLock, Timeout
 from . import __version__, io
 from .errors import CdrError
 from .extract import RecordingError, extract_rows
+from .outdir import atomic_write
 from .outdir import make_output_folder
 
 FAILURE_COLUMNS = ["video_id", "stage", "error"]
@@ -76,19 +77,6 @@ def output_lock(out: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def options_key(*, scn: str | None, augment: tuple[str, ...], width: int | None, stride: int) -> str:

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from cdr import classify, evaluate, loso, modelio, report
 from cdr.errors import CdrError, InputError, ParameterError
 from cdr.labels import read_labels
-from cdr.outdir import make_output_folder
+from cdr.outdir import atomic_write, make_output_folder
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -188,12 +188,13 @@ def run(args: argparse.Namespace) -> dict:
             _save_final(t, table, labels, groups, flip, args.seed, out, hashes)
     main_results = {s.task: r for s, r in zip(specs, results)}
     metrics = {t: r.metrics for t, r in main_results.items()}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    _predictions(main_results, labels).to_csv(out / "predictions.csv", index=False)
+    atomic_write(out / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
+    preds = _predictions(main_results, labels)
+    atomic_write(out / "predictions.csv", lambda p: preds.to_csv(p, index=False))
     ablation = None
     if abl:
         ablation = evaluate.ablation_frame(abl, results[len(specs):])
-        ablation.to_csv(out / "ablation.csv", index=False)
+        atomic_write(out / "ablation.csv", lambda p: ablation.to_csv(p, index=False))
     seconds = {k: sum(r.seconds.get(k, 0.0) for r in results if r is not None)
                for k in ("setup", "real", "permutations")}
     settings = {"features": f"{features} (sha256 {hashes['features_sha256'][:12]})",
@@ -206,7 +207,7 @@ def run(args: argparse.Namespace) -> dict:
     report.write_report(out, main_results, table, labels, ablation, settings)
     wall = time.perf_counter() - t0
     timing = dict(seconds, wall=wall)
-    (out / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+    atomic_write(out / "timing.json", lambda p: p.write_text(json.dumps(timing, indent=2) + "\n"))
     for t, m in metrics.items():
         p = "n/a" if m["permutation_p"] is None else f"{m['permutation_p']:.3f}"
         print(f"{t:7s} accuracy {m['accuracy']:.3f} [{m['accuracy_ci95'][0]:.3f}, "
