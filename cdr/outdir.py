@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
-from .errors import ParameterError
+from filelock import FileLock, Timeout
+
+from .errors import CdrError, ParameterError
 
 
 def make_output_folder(path: str | os.PathLike, option: str = "-o") -> Path:
@@ -68,3 +71,25 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def output_lock(out: Path, *, command: str) -> Iterator[None]:
+    """Hold ``OUT/.lock`` while ``command`` writes into ``out``; a second run is refused at once.
+
+    ``out`` is created first; a file, or a folder that cannot be written, is refused.
+    The lock is released when the process ends, however it ends (``kill -9`` included).
+    """
+    make_output_folder(out)
+    lock = FileLock(str(out / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise CdrError(
+            f"{out}: another {command} is writing to this folder (lock {out / '.lock'}); "
+            "wait for it to finish, or pass another -o"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -22,19 +22,16 @@ import os
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pandas as pd
-from filelock import FileLock, Timeout
 
 from . import __version__, io
 from .errors import CdrError
 from .extract import RecordingError, extract_rows
-from .outdir import atomic_write
-from .outdir import make_output_folder
+from .outdir import atomic_write, output_lock
 
 FAILURE_COLUMNS = ["video_id", "stage", "error"]
 
@@ -56,27 +53,6 @@ class ExtractSummary:
     def ok(self) -> bool:
         """Every input was processed or recorded, and at least one was processed."""
         return self.n_done + self.n_cached > 0
-
-
-@contextmanager
-def output_lock(out: Path) -> Iterator[None]:
-    """Hold ``OUT/.lock``; a second run on the same folder is refused at once.
-
-    ``out`` is created first; a file, or a folder that cannot be written, is refused.
-    """
-    make_output_folder(out)
-    lock = FileLock(str(out / ".lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise CdrError(
-            f"{out}: another cdr-extract is writing to this folder (lock {out / '.lock'}); "
-            "wait for it to finish, or pass another -o"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def options_key(*, scn: str | None, augment: tuple[str, ...], width: int | None, stride: int) -> str:
@@ -163,7 +139,7 @@ def extract_folder(
     recordings = io.list_inputs(folder)
     key = options_key(scn=scn, augment=augment, width=width, stride=stride)
     options = dict(scn=str(scn) if scn else None, device=device, augment=tuple(augment), width=width, stride=stride)
-    with output_lock(out):
+    with output_lock(out, command="cdr-extract"):
         done: dict[str, pd.DataFrame] = {}
         todo: list[io.Recording] = []
         for rec in recordings:

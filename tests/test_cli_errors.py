@@ -326,3 +326,14 @@ def test_scn_train_checks_its_output_folder_before_training(tmp_path, capsys):
     line = one_line(captured.err, "cdr-scn-train: error")
     assert f"{tmp_path / 'ck'}: cannot be used as the output folder (it is a file" in line
     assert (tmp_path / "ck").read_text() == "keep me\n"
+
+
+def test_train_refuses_a_model_dir_another_run_is_writing(cohort, tmp_path, capsys):
+    from cdr.outdir import output_lock
+
+    folder, _ = cohort
+    out = tmp_path / "model"
+    with output_lock(out, command="cdr-train"):
+        line = _train_error(folder / "features.parquet", folder / "labels.csv", out, capsys)
+    assert f"{out}: another cdr-train is writing to this folder" in line
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]

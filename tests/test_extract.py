@@ -19,7 +19,8 @@ from cdr.cli.extract import main as extract_main
 from cdr.errors import CdrError
 from cdr.extract import extract_recording, feature_names
 from cdr.synth.video import render_face_video
-from cdr.table import extract_folder, output_lock
+from cdr.outdir import output_lock
+from cdr.table import extract_folder
 
 TRACK_CONTRACT = ["t", "face", "yaw", "pitch", "roll",
                   "pupil_left_x", "pupil_left_y", "pupil_right_x", "pupil_right_y"]
@@ -126,7 +127,7 @@ def test_rerun_skips_finished_work_and_redoes_changed_files(extracted, folder, t
 
 
 def test_a_second_run_on_the_same_output_is_refused(tmp_path, folder):
-    with output_lock(tmp_path):
+    with output_lock(tmp_path, command="cdr-extract"):
         with pytest.raises(CdrError, match="another cdr-extract is writing to this folder"):
             extract_folder(folder, tmp_path, progress=False)
         assert extract_main([str(folder), "-o", str(tmp_path), "--quiet"]) == 2

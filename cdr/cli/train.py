@@ -10,6 +10,7 @@ model_<task>.skops (+ its .json card) and, with ``--ablation``, ablation.csv.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
@@ -23,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from cdr import classify, evaluate, loso, modelio, report
 from cdr.errors import CdrError, InputError, ParameterError
 from cdr.labels import read_labels
-from cdr.outdir import atomic_write, make_output_folder
+from cdr.outdir import atomic_write, output_lock
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -149,72 +150,73 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> dict:
     """Do the work of ``cdr-train``; return the metrics written to metrics.json."""
-    t0 = time.perf_counter()
-    for name in ("permutations", "ablation_permutations"):
-        if getattr(args, name) < 0:
-            raise ParameterError(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 0")
-    features, labels_path, out = Path(args.features), Path(args.labels), Path(args.out)
-    table = read_table(features)
-    labels = read_labels(labels_path, table.index)
-    tasks = ["cdr3", "binary"] if args.task == "both" else [args.task]
-    outside = labels.index[~labels["cdr"].isin([0.5, 1.0, 2.0])]
-    if len(outside):
-        print(f"cdr-train: {len(outside)} video(s) with CDR 0 or 3 are outside the 3-class task "
-              f"({', '.join(outside[:10])}); CDR 3 counts as >=1 in the binary task",
-              file=sys.stderr)
-    groups = parse_groups(args.groups, table)
-    empty = [g for g in groups if table[classify.feature_columns(table, [g])].isna().all(axis=None)]
-    if len(empty) == len(groups):
-        raise InputError(f"{features}: every value of the feature group(s) {', '.join(groups)} "
-                         "is missing (NaN), so there is nothing to learn from; check "
-                         "failures.csv and extract.log beside it")
-    if empty:
-        print(f"cdr-train: warning: {features}: group(s) {', '.join(empty)} have no value in any "
-              "row and carry no information", file=sys.stderr)
-    make_output_folder(out)
-    flip = evaluate.has_flip_rows(table) and not args.no_flip
-    specs = [evaluate.Spec("main", t, groups, flip, args.permutations, probabilities=True)
-             for t in tasks]
-    abl = evaluate.ablation_specs(table, tasks, args.ablation_permutations) if args.ablation else []
-    print(f"cdr-train: {len(table)} rows, groups {'+'.join(groups)}{' with flip rows' * flip}; "
-          f"{len(specs) + len(abl)} evaluations", file=sys.stderr)
-    with threadpool_limits(limits=1):
-        results = evaluate.run_specs(table, labels, specs + abl, n_jobs=args.jobs,
-                                     seed=args.seed)
-        out.mkdir(parents=True, exist_ok=True)
-        hashes = {"features_file": features.name, "features_sha256": _sha256(features),
-                  "labels_file": labels_path.name, "labels_sha256": _sha256(labels_path)}
-        for t in tasks:
-            _save_final(t, table, labels, groups, flip, args.seed, out, hashes)
-    main_results = {s.task: r for s, r in zip(specs, results)}
-    metrics = {t: r.metrics for t, r in main_results.items()}
-    atomic_write(out / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
-    preds = _predictions(main_results, labels)
-    atomic_write(out / "predictions.csv", lambda p: preds.to_csv(p, index=False))
-    ablation = None
-    if abl:
-        ablation = evaluate.ablation_frame(abl, results[len(specs):])
-        atomic_write(out / "ablation.csv", lambda p: ablation.to_csv(p, index=False))
-    seconds = {k: sum(r.seconds.get(k, 0.0) for r in results if r is not None)
-               for k in ("setup", "real", "permutations")}
-    settings = {"features": f"{features} (sha256 {hashes['features_sha256'][:12]})",
-                "labels": f"{labels_path} (sha256 {hashes['labels_sha256'][:12]})",
-                "groups": "+".join(groups), "flip rows in training": flip,
-                "permutations (main / ablation)": f"{args.permutations} / "
-                                                  f"{args.ablation_permutations if abl else '-'}",
-                "inner grid": f"C {classify.C_GRID}, gamma {classify.GAMMA_SCALES} / n_features",
-                "seed": args.seed}
-    report.write_report(out, main_results, table, labels, ablation, settings)
-    wall = time.perf_counter() - t0
-    timing = dict(seconds, wall=wall)
-    atomic_write(out / "timing.json", lambda p: p.write_text(json.dumps(timing, indent=2) + "\n"))
-    for t, m in metrics.items():
-        p = "n/a" if m["permutation_p"] is None else f"{m['permutation_p']:.3f}"
-        print(f"{t:7s} accuracy {m['accuracy']:.3f} [{m['accuracy_ci95'][0]:.3f}, "
-              f"{m['accuracy_ci95'][1]:.3f}]  balanced {m['balanced_accuracy']:.3f}  "
-              f"macro-F1 {m['macro_f1']:.3f}  p {p}  n {m['n']}")
-    print(f"report: {out / 'report.md'} ({wall:.1f} s)")
-    return metrics
+    with contextlib.ExitStack() as stack:
+        t0 = time.perf_counter()
+        for name in ("permutations", "ablation_permutations"):
+            if getattr(args, name) < 0:
+                raise ParameterError(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 0")
+        features, labels_path, out = Path(args.features), Path(args.labels), Path(args.out)
+        table = read_table(features)
+        labels = read_labels(labels_path, table.index)
+        tasks = ["cdr3", "binary"] if args.task == "both" else [args.task]
+        outside = labels.index[~labels["cdr"].isin([0.5, 1.0, 2.0])]
+        if len(outside):
+            print(f"cdr-train: {len(outside)} video(s) with CDR 0 or 3 are outside the 3-class task "
+                  f"({', '.join(outside[:10])}); CDR 3 counts as >=1 in the binary task",
+                  file=sys.stderr)
+        groups = parse_groups(args.groups, table)
+        empty = [g for g in groups if table[classify.feature_columns(table, [g])].isna().all(axis=None)]
+        if len(empty) == len(groups):
+            raise InputError(f"{features}: every value of the feature group(s) {', '.join(groups)} "
+                             "is missing (NaN), so there is nothing to learn from; check "
+                             "failures.csv and extract.log beside it")
+        if empty:
+            print(f"cdr-train: warning: {features}: group(s) {', '.join(empty)} have no value in any "
+                  "row and carry no information", file=sys.stderr)
+        stack.enter_context(output_lock(out, command="cdr-train"))  # after the inputs are checked
+        flip = evaluate.has_flip_rows(table) and not args.no_flip
+        specs = [evaluate.Spec("main", t, groups, flip, args.permutations, probabilities=True)
+                 for t in tasks]
+        abl = evaluate.ablation_specs(table, tasks, args.ablation_permutations) if args.ablation else []
+        print(f"cdr-train: {len(table)} rows, groups {'+'.join(groups)}{' with flip rows' * flip}; "
+              f"{len(specs) + len(abl)} evaluations", file=sys.stderr)
+        with threadpool_limits(limits=1):
+            results = evaluate.run_specs(table, labels, specs + abl, n_jobs=args.jobs,
+                                         seed=args.seed)
+            out.mkdir(parents=True, exist_ok=True)
+            hashes = {"features_file": features.name, "features_sha256": _sha256(features),
+                      "labels_file": labels_path.name, "labels_sha256": _sha256(labels_path)}
+            for t in tasks:
+                _save_final(t, table, labels, groups, flip, args.seed, out, hashes)
+        main_results = {s.task: r for s, r in zip(specs, results)}
+        metrics = {t: r.metrics for t, r in main_results.items()}
+        atomic_write(out / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
+        preds = _predictions(main_results, labels)
+        atomic_write(out / "predictions.csv", lambda p: preds.to_csv(p, index=False))
+        ablation = None
+        if abl:
+            ablation = evaluate.ablation_frame(abl, results[len(specs):])
+            atomic_write(out / "ablation.csv", lambda p: ablation.to_csv(p, index=False))
+        seconds = {k: sum(r.seconds.get(k, 0.0) for r in results if r is not None)
+                   for k in ("setup", "real", "permutations")}
+        settings = {"features": f"{features} (sha256 {hashes['features_sha256'][:12]})",
+                    "labels": f"{labels_path} (sha256 {hashes['labels_sha256'][:12]})",
+                    "groups": "+".join(groups), "flip rows in training": flip,
+                    "permutations (main / ablation)": f"{args.permutations} / "
+                                                      f"{args.ablation_permutations if abl else '-'}",
+                    "inner grid": f"C {classify.C_GRID}, gamma {classify.GAMMA_SCALES} / n_features",
+                    "seed": args.seed}
+        report.write_report(out, main_results, table, labels, ablation, settings)
+        wall = time.perf_counter() - t0
+        timing = dict(seconds, wall=wall)
+        atomic_write(out / "timing.json", lambda p: p.write_text(json.dumps(timing, indent=2) + "\n"))
+        for t, m in metrics.items():
+            p = "n/a" if m["permutation_p"] is None else f"{m['permutation_p']:.3f}"
+            print(f"{t:7s} accuracy {m['accuracy']:.3f} [{m['accuracy_ci95'][0]:.3f}, "
+                  f"{m['accuracy_ci95'][1]:.3f}]  balanced {m['balanced_accuracy']:.3f}  "
+                  f"macro-F1 {m['macro_f1']:.3f}  p {p}  n {m['n']}")
+        print(f"report: {out / 'report.md'} ({wall:.1f} s)")
+        return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
