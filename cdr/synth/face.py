@@ -86,15 +86,12 @@ def photo_landmarks(rgb: np.ndarray) -> np.ndarray:
     np.ndarray [shape=(478, 3)]
         Pixels: x right, y down, z (depth, away from the camera) scaled like x.
     """
-    import mediapipe as mp  # only needed once per photograph
+    from ..face.track import landmarks_in_image  # the project's one mediapipe user
 
-    h, w = rgb.shape[:2]
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1) as fm:
-        result = fm.process(np.ascontiguousarray(rgb[..., :3]))
-    if not result.multi_face_landmarks:
+    lm = landmarks_in_image(np.ascontiguousarray(rgb[..., :3]))
+    if lm is None:
         raise InputError("photograph: FaceMesh found no face in it; use a photo with one clear, frontal face")
-    pts = result.multi_face_landmarks[0].landmark
-    return np.array([[p.x * w, p.y * h, p.z * w] for p in pts], dtype=np.float64)
+    return lm
 
 
 @lru_cache(maxsize=8)
