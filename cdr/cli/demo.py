@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
 
-    with _stage("1/5 synthetic cohort (cached)", timings):
+    with _stage("1/5 synthetic cohort (reused when already made)", timings):
         cohort = out / "cohort"
         generate_cohort(cohort, config_from_mapping(dict(cfg["cohort"])), jobs=args.jobs, progress=True)
         ex = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["expressions"].items()}
