@@ -22,7 +22,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 REFERENCE_PATH = Path(__file__).with_name("reference_face.npy")
 
@@ -72,13 +71,17 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.nda
 def euler_from_matrix(r: np.ndarray) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees, in the contract's signs, of a head rotation in image axes.
 
-    The rotation is decomposed as ``R = Rz(roll) · Rx(pitch') · Ry(yaw')``: the head
-    turns about its vertical axis, then nods, then tilts in the image plane.
+    The rotation is decomposed as ``R = Rz(c) · Rx(b) · Ry(a)`` (intrinsic Z-X-Y, as
+    ``scipy.spatial.transform.Rotation.as_euler("ZXY")``, written out because it runs on
+    every frame): the head turns about its vertical axis, then nods, then tilts in the
+    image plane. Ry(+a) turns the nose (-z) toward -x, the image's left; Rx(+b) turns it
+    down (+y); Rz(+c) turns +x toward +y, clockwise on screen. Hence yaw = -a,
+    pitch = -b, roll = c.
     """
-    z, x, y = Rotation.from_matrix(r).as_euler("ZXY", degrees=True)
-    # Ry(+a) turns the nose (-z) toward -x, i.e. the image's left; Rx(+b) turns it down (+y);
-    # Rz(+c) turns +x toward +y, clockwise on screen.
-    return float(-y), float(-x), float(z)
+    b = np.arcsin(np.clip(r[2, 1], -1.0, 1.0))
+    a = np.arctan2(-r[2, 0], r[2, 2])
+    c = np.arctan2(-r[0, 1], r[1, 1])
+    return float(-np.degrees(a)), float(-np.degrees(b)), float(np.degrees(c))
 
 
 def orthographic_rotation(src: np.ndarray, dst_xy: np.ndarray) -> np.ndarray:
