@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdr import io
 from cdr.cli.extract import main as extract_main
 from cdr.errors import CdrError
 from cdr.extract import extract_recording, feature_names

@@ -128,11 +128,10 @@ def interview_audio(
     while t < duration_s:
         if first and real_opening:
             q = _trim(read_audio(resources.arctic_wav(), sr=SR))
-            text, voice = "(CMU Arctic a0007, recorded)", "arctic"
+            text = "(CMU Arctic a0007, recorded)"
         else:
             text = QUESTIONS[questions.pop() if questions else int(rng.integers(len(QUESTIONS)))]
             q = _say(text, interviewer_voice, 165, 50)
-            voice = interviewer_voice
         first = False
         t = _place(y, q, t, rows, "interviewer", "question", text, gap=np.nan)
         gap = float(rng.gamma(4.0, patient.latency_s / 4.0))  # response latency
