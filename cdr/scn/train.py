@@ -141,6 +141,9 @@ class SCNTrainer:
             num_workers=workers,
             pin_memory=self.cuda_,
             persistent_workers=workers > 0 and shuffle,
+            # Loader processes start from a clean server process: forking a process that already
+            # runs threads (torch, mediapipe, BLAS) can deadlock the child.
+            multiprocessing_context="forkserver" if workers > 0 else None,
             generator=torch.Generator().manual_seed(c.seed) if shuffle else None,
         )
 

@@ -35,7 +35,6 @@ import hashlib
 import json
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -247,8 +246,12 @@ def generate_cohort(out: str | os.PathLike, config: CohortConfig | None = None, 
         it = (make_video(r, videos) for r in rows)
         _drain(it, len(rows), progress)
     else:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) as pool:
-            _drain(pool.map(make_video, rows, [videos] * len(rows)), len(rows), progress)
+        # joblib's loky workers start fresh (no fork of a caller that already runs threads,
+        # which can deadlock) and need no __main__ guard in the calling script.
+        from joblib import Parallel, delayed
+
+        tasks = (delayed(_make_video_in_worker)(r, videos) for r in rows)
+        _drain(Parallel(n_jobs=jobs, backend="loky", return_as="generator")(tasks), len(rows), progress)
     plan[["video_id", "cdr", "subject_id"]].to_csv(out / "labels.csv", index=False)
     plan.to_csv(out / "planted.csv", index=False)
     (out / "README.txt").write_text(_README)
@@ -258,10 +261,12 @@ def generate_cohort(out: str | os.PathLike, config: CohortConfig | None = None, 
     return out
 
 
-def _worker_init() -> None:
+def _make_video_in_worker(row: dict, folder: Path) -> Path:
+    """``make_video`` in a worker process: one OpenCV thread, as each worker has a core."""
     import cv2
 
     cv2.setNumThreads(1)
+    return make_video(row, folder)
 
 
 def _drain(it, n: int, progress: bool) -> None:
