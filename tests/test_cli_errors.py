@@ -99,8 +99,8 @@ def test_predict_refuses_an_image_by_quality_control(model, tmp_path, capsys):
 
 def test_predict_audio_only_is_scored_on_speech_or_refused_when_short(model, wav, capsys):
     assert predict.main([str(wav), "--model", str(model)]) == predict.EXIT_QC
-    assert "it lasts 4.0 s, less than the 10 s needed" in one_line(capsys.readouterr().err,
-                                                                   "cdr-predict")
+    line = one_line(capsys.readouterr().err, "cdr-predict")
+    assert "it lasts 4.0 s, less than the 10 s needed; score a recording of at least 10 s" in line
     assert predict.main([str(wav), "--model", str(model), "--json", "--min-duration", "3"]) == 0
     out = json.loads(capsys.readouterr().out)
     cdr3 = out["tasks"]["cdr3"]
@@ -117,6 +117,9 @@ def test_predict_refuses_a_model_on_columns_the_extractor_does_not_write(foreign
     line = one_line(captured.err, "cdr-predict")
     assert f"{foreign_model / 'model_cdr3.skops'}: 54 of its 54 features are not computed" in line
     assert "(pupil.f0, pupil.f1, pupil.f2, ...)" in line and "retrain it with cdr-train" in line
+    # Checked before extraction: the recording is not even opened.
+    assert predict.main([str(wav.parent / "never-written.mp4"), "--model", str(foreign_model)]) == 1
+    assert "features are not computed" in one_line(capsys.readouterr().err, "cdr-predict")
 
 
 # ---------------------------------------------------------------- cdr-train

@@ -9,6 +9,7 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cohort_around
 
 from cdr import classify, evaluate, modelio
 from cdr.cli import predict, train
@@ -112,6 +113,7 @@ def test_unknown_group_is_refused(cohort, tmp_path, capsys):
 def fake_extractor(monkeypatch, row: pd.Series):
     module = types.ModuleType("cdr.extract")
     module.extract_recording = lambda path, video_id=None, *, scn=None: row.copy()
+    module.feature_names = lambda *, scn=None, device="auto": list(row.index)
     monkeypatch.setitem(sys.modules, "cdr.extract", module)
 
 
@@ -201,21 +203,7 @@ def test_predict_runs_the_extraction_of_cdr_extract_on_a_real_clip(tmp_path, arc
     clip = tmp_path / "clip.mp4"
     render_face_video(clip, sched, fps=fps, frame_size=(320, 240), audio=audio, background=2)
     row = extract_recording(clip)
-    # Training cohort around this recording: CDR 0.5 as it is, CDR 1 / 2 with the
-    # coupling group shifted up / down by ten times the noise.
-    rng = np.random.default_rng(0)
-    x = row.to_numpy(dtype=float)
-    sd = 0.05 * np.abs(np.nan_to_num(x)) + 0.05
-    coupling = row.index.str.startswith("coupling.")
-    rows, cdrs = [], []
-    for cdr, n, shift in ((0.5, 17, 0.0), (1.0, 19, 10.0), (2.0, 4, -10.0)):
-        for _ in range(n):
-            rows.append(x + sd * (rng.normal(size=x.size) + shift * coupling))
-            cdrs.append(cdr)
-    ids = [f"v{i:02d}" for i in range(len(rows))]
-    pd.DataFrame(rows, index=pd.Index(ids, name="video_id"), columns=row.index).to_parquet(
-        tmp_path / "features.parquet")
-    pd.DataFrame({"video_id": ids, "cdr": cdrs}).to_csv(tmp_path / "labels.csv", index=False)
+    cohort_around(row, "coupling", tmp_path)  # classes differ in coupling. only
     assert train.main([str(tmp_path / "features.parquet"), "--labels",
                        str(tmp_path / "labels.csv"), "-o", str(tmp_path / "model"),
                        "--task", "cdr3", "--permutations", "0", "--jobs", "1"]) == 0

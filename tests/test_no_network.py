@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cohort_around
 from test_extract import _clip
 
 import cdr
@@ -134,21 +135,6 @@ def _run(prefix: list[str], env: dict, module: str, *args: str) -> subprocess.Co
     return r
 
 
-def _cohort_around(row: pd.Series, folder: Path) -> None:
-    """40 training videos near ``row``: CDR 0.5 as it is, CDR 1 / 2 with the pupil group shifted."""
-    rng = np.random.default_rng(0)
-    x = row.to_numpy(dtype=float)
-    sd = 0.05 * np.abs(np.nan_to_num(x)) + 0.05
-    pupil = row.index.str.startswith("pupil.")
-    rows, cdr = [], []
-    for value, n, shift in ((0.5, 17, 0.0), (1.0, 19, 10.0), (2.0, 4, -10.0)):
-        rows += [x + sd * (rng.normal(size=x.size) + shift * pupil) for _ in range(n)]
-        cdr += [value] * n
-    ids = pd.Index([f"v{i:02d}" for i in range(len(rows))], name="video_id")
-    pd.DataFrame(rows, index=ids, columns=row.index).to_parquet(folder / "cohort.parquet")
-    pd.DataFrame({"video_id": ids, "cdr": cdr}).to_csv(folder / "labels.csv", index=False)
-
-
 def test_the_guard_records_and_refuses_connections(guard, tmp_path):
     """The control: without it an empty log could mean the guard was never loaded."""
     log = tmp_path / "network.log"
@@ -205,7 +191,7 @@ def test_extract_train_predict_work_offline(isolation, guard, recording, tmp_pat
     assert row["qc.face_ratio"] == 1.0 and row["qc.speech_ratio"] > 0.5
     assert row.filter(like="pupil.").notna().all() and row.filter(like="mfcc.").notna().all()
 
-    _cohort_around(row, tmp_path)
+    cohort_around(row, "pupil", tmp_path, table="cohort.parquet")
     model = tmp_path / "model"
     _run(prefix, env, "cdr.cli.train", str(tmp_path / "cohort.parquet"), "--labels",
          str(tmp_path / "labels.csv"), "-o", str(model), "--task", "cdr3", "--permutations", "0",

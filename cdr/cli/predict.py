@@ -122,9 +122,10 @@ def score(row: pd.Series, model, card: dict) -> dict:
             "similarity_to_training": similarity}
 
 
-def unknown_features(row: pd.Series, models: dict, model_dir: str | Path,
-                     scn: str | None = None) -> None:
-    """Refuse models whose features are not columns of the extracted row.
+def unknown_features(names, models: dict, model_dir: str | Path, scn: str | None = None) -> None:
+    """Refuse models whose features are not among ``names``, the columns cdr-extract computes.
+
+    Checked before any decoding, so that a mismatched model costs no extraction.
 
     Such a model was trained on a table from another cdr-extract version (or on
     a table made by hand); scoring would impute every such column and return a
@@ -136,8 +137,9 @@ def unknown_features(row: pd.Series, models: dict, model_dir: str | Path,
     ModelFileError
         Naming the model file, the count and the first few unknown names.
     """
+    known = set(names)
     for task, (_, card) in models.items():
-        unknown = [n for n in card["feature_names"] if n not in row.index
+        unknown = [n for n in card["feature_names"] if n not in known
                    and not (n.startswith("expr.") and not scn)]
         if unknown:
             path = model_paths(model_dir, task)[0]
@@ -196,16 +198,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.scn and any("expr" in card["groups"] for _, card in models.values()):
             print("cdr-predict: warning: the model uses expr features; pass --scn with the "
                   "checkpoint given to cdr-extract, or they are imputed", file=sys.stderr)
-        from cdr.extract import extract_recording
+        from cdr.extract import extract_recording, feature_names
+        unknown_features(feature_names(scn=args.scn), models, args.model, args.scn)
         row = extract_recording(Path(args.recording), video_id=None, scn=args.scn)
-        unknown_features(row, models, args.model, args.scn)
     except CdrError as exc:
         print(f"cdr-predict: error: {exc}", file=sys.stderr)
         return 1
     qc = {str(k): _plain(v) for k, v in row.items() if str(k).startswith("qc.")}
     reason = quality_problem(row, args.min_duration)
     if reason:
-        message = f"{args.recording}: refused by quality control: {reason}"
+        message = (f"{args.recording}: refused by quality control: {reason}; score a recording "
+                   f"of at least {args.min_duration:g} s with the patient's face or speech in it")
         if args.json:
             print(json.dumps({"recording": str(args.recording), "refused": True,
                               "reason": reason, "qc": qc}))
