@@ -122,3 +122,28 @@ def test_training_smoke_loss_falls_and_is_reproducible(digits, tmp_path):
 def test_config_refuses_rank_without_attention():
     with pytest.raises(ParameterError, match="--no-rank"):
         TrainConfig(attention=False, rank=True).check()
+
+
+def test_an_interrupted_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    from cdr.scn import checkpoint
+    from cdr.scn.model import build_scn
+
+    first = build_scn(3)
+    config = checkpoint.model_config(first, classes=["a", "b", "c"], image_size=32)
+    checkpoint.save_checkpoint(tmp_path, first, config)
+    before = (tmp_path / "model.pt").read_bytes()
+    real_save = torch.save
+
+    def killed(state, f):  # the process dies after writing part of the file
+        real_save(state, f)
+        with open(f, "r+b") as fh:
+            fh.truncate(1000)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_checkpoint(tmp_path, build_scn(3), config)
+    assert (tmp_path / "model.pt").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.pt"]
+    model, _ = checkpoint.load_checkpoint(tmp_path)
+    assert all(torch.equal(v, first.state_dict()[k]) for k, v in model.state_dict().items())

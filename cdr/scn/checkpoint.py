@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from cdr.errors import ModelFileError
+from cdr.outdir import atomic_write
 from cdr.scn.model import ARCH, SCN, build_scn
 
 FORMAT_VERSION = 1
@@ -45,8 +46,10 @@ def save_checkpoint(directory: Path, model: SCN, config: dict) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    torch.save(state, directory / MODEL_FILE)
-    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+    # Each file is written beside its final name and renamed into place, so that an
+    # interrupted run leaves the previous checkpoint or none, never a truncated one.
+    atomic_write(directory / MODEL_FILE, lambda tmp: torch.save(state, tmp))
+    atomic_write(directory / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(config, indent=2)))
 
 
 def _check_config(cfg: object, path: Path) -> dict:
