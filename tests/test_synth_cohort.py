@@ -10,7 +10,7 @@ import pytest
 
 from cdr import io
 from cdr.errors import ParameterError
-from cdr.synth.cohort import MARKERS, CohortConfig, draw_plan, generate_cohort
+from cdr.synth.cohort import MARKERS, CohortConfig, describe, draw_plan, generate_cohort
 from cdr.synth.video import read_truth
 
 NUISANCE = ["photo", "mirror", "colour_r", "aspect_x", "voice", "interviewer_voice", "pitch", "fps", "duration_s",
@@ -41,6 +41,15 @@ def test_planted_effects_move_class_means_in_the_stated_direction():
         lat0 = null.groupby("cdr")[m].apply(lambda s: f(s).mean())
         assert abs(lat0[2.0] - lat0[0.5]) / spread < 0.35
 
+
+
+def test_a_negative_effect_reverses_the_stated_direction():
+    config = CohortConfig(effects=(("eye_range", -6.0), ("pauses", 2.0)), seed=2)
+    effects = describe(config, draw_plan(config))["effects"]
+    assert MARKERS["eye_range"].sign < 0 and effects["eye_range"]["direction"] == "increases with CDR"
+    assert MARKERS["pauses"].sign > 0 and effects["pauses"]["direction"] == "increases with CDR"
+    medians = [effects["eye_range"]["class_medians"][c] for c in ("0.5", "1.0", "2.0")]
+    assert medians == pytest.approx([0.07, 0.07 * np.exp(0.75), 0.07 * np.exp(1.5)])
 
 def test_nuisance_draws_do_not_depend_on_class_effects():
     # Same seed, null vs planted: everything but the markers is identical, so the effects cannot

@@ -9,7 +9,8 @@ by default, shuffled by the seed). Each *marker* is a per-subject parameter
 whose latent value (log scale for positive quantities, atanh for the coupling)
 is ``base + spread * (z + sign * d * c)``, with ``z ~ N(0, 1)`` per subject,
 ``c = 0, 0.5, 1`` for CDR 0.5, 1, 2 and ``d`` the marker's effect size (Cohen's
-d between CDR 2 and CDR 0.5 on the latent scale). ``d = 0`` for every marker is
+d between CDR 2 and CDR 0.5 on the latent scale; a negative ``d`` reverses the marker's
+direction). ``d = 0`` for every marker is
 the null cohort. Identity, appearance, voice, pitch level, background, frame
 size, frame rate, length, face size, head motion and blink rate are drawn
 independently of class, so that only the planted markers separate the classes.
@@ -287,7 +288,7 @@ def describe(config: CohortConfig, plan: pd.DataFrame) -> dict:
             "effect_size_d": d,
             "feature_group": group,
             "parameter": what,
-            "direction": "none" if d == 0 else ("increases" if sign > 0 else "decreases") + " with CDR",
+            "direction": "none" if d == 0 else ("increases" if sign * d > 0 else "decreases") + " with CDR",
             "latent_scale": scale,
             "model": f"{scale}-value = {base:.4g} + {spread:.4g} * (z + {sign:+d} * d * c), z ~ N(0,1) per subject, "
                      "c = 0, 0.5, 1 for CDR 0.5, 1, 2",
