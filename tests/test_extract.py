@@ -189,3 +189,35 @@ def test_kill_9_mid_batch_then_rerun_processes_each_recording_once(tmp_path):
     table = pd.read_parquet(out / "features.parquet")
     assert sorted(table.index) == [f"v{i}" for i in range(4)]
     assert not list(out.rglob("*.tmp"))
+
+
+def _grow_then_report(i: int) -> int:
+    """A worker task; the third keeps 400 MB alive (after the first round), as a long video may."""
+    global _HELD
+    if i == 2:
+        _HELD = b"\x01" * 400_000_000
+    time.sleep(1.2)  # loky checks a worker's memory at most once a second
+    return os.getpid()
+
+
+def test_a_replaced_worker_warns_no_one():
+    from joblib import Parallel, delayed
+
+    from cdr.table import quiet_worker_restarts
+
+    def run(quiet: bool) -> tuple[set, list[str]]:
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if quiet:
+                with quiet_worker_restarts():
+                    pids = Parallel(n_jobs=2, backend="loky")(delayed(_grow_then_report)(i) for i in range(6))
+            else:
+                pids = Parallel(n_jobs=2, backend="loky")(delayed(_grow_then_report)(i) for i in range(6))
+        return set(pids), [str(w.message) for w in caught if "worker stopped" in str(w.message)]
+
+    pids, said = run(quiet=False)
+    assert len(pids) > 2 and said   # the control: loky replaced the grown worker, and said so
+    pids, said = run(quiet=True)
+    assert len(pids) > 2 and not said

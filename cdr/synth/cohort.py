@@ -251,8 +251,11 @@ def generate_cohort(out: str | os.PathLike, config: CohortConfig | None = None, 
         # which can deadlock) and need no __main__ guard in the calling script.
         from joblib import Parallel, delayed
 
+        from ..table import quiet_worker_restarts
+
         tasks = (delayed(_make_video_in_worker)(r, videos) for r in rows)
-        _drain(Parallel(n_jobs=jobs, backend="loky", return_as="generator")(tasks), len(rows), progress)
+        with quiet_worker_restarts():
+            _drain(Parallel(n_jobs=jobs, backend="loky", return_as="generator")(tasks), len(rows), progress)
     plan[["video_id", "cdr", "subject_id"]].to_csv(out / "labels.csv", index=False)
     plan.to_csv(out / "planted.csv", index=False)
     (out / "README.txt").write_text(_README)
