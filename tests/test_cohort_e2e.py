@@ -7,17 +7,27 @@ head, gaze and blink motion, and synthetic interview speech; no patient is invol
   tasks: accuracy inside the binomial chance band of ``tests/test_classify.py``,
   balanced accuracy inside the same model's band for balanced accuracy, and a
   permutation p that is not small.
-- A cohort with **one strong planted marker** (d = 10, all others 0) is found by the
-  ablation in that marker's group: the best set holds it, the group alone beats every
-  permutation, and in the binary task scores a balanced accuracy of at least 0.75. The
+- A cohort with **one strong planted marker** (d = -8, all others 0) is found by the
+  ablation in that marker's group: the best set holds it; the group alone beats every
+  permutation in the binary task (p <= 0.1 over three classes) and scores above every
+  set without it, with a balanced accuracy of at least 0.85 in the binary task (1.00
+  measured) and 0.6 over three classes (0.79 measured; CDR 2 has 4 subjects). The
   marker is ``eye_range`` (SD of gaze fixation targets; group ``pupil.``): in 8-10 s
   clips the pipeline measures it best of the markers tried (Spearman ~0.85-0.9 between
   the planted value and ``pupil.mean_dx_energy_*``, against 0.6-0.85 for ``pauses`` in
   ``voice.pause_mean_s`` even in 20-24 s clips), and no speech group can see it, so the
   speech rows of the ablation must stay inside the chance bands. (A pause marker gives
   no such control: ``mfcc.`` and ``gemaps.`` read pauses about as well as ``voice.``
-  does.) ``coupling.`` is not checked: it reads the same iris track, and a smaller gaze
-  range lowers its signal-to-noise ratio, so it rightly scores above chance too.
+  does.) The effect is planted with a negative d, so that the gaze range *widens* with
+  CDR (class centres 0.07, 0.19 and 0.52 eye widths, the last clipped by the renderer at
+  0.3). Planted the other way (d = 10), the CDR 1 and CDR 2 ranges (0.02 and 0.006 eye
+  widths) sink under FaceMesh's iris jitter: the three-class score fell to 0.63 here,
+  and to a permutation p of 0.2 on another machine whose tracker read the same videos
+  slightly differently. The recovery is not equally clean for every draw: seed 3 at
+  d = -8 scores 0.80 (binary) and 0.68 (three classes), because its planted values
+  overlap more between classes. ``coupling.`` is not checked: it reads the same iris
+  track, and a wider gaze range raises its signal-to-noise ratio, so it may score above
+  chance too.
 - The **tracker** reads the rendered pose and gaze of cohort videos, after removing
   each video's constant pose offset (the renderer's pose is relative to the photograph).
 
@@ -56,7 +66,7 @@ from cdr.table import extract_folder
 SMALL = dict(duration_s=(8.0, 10.0), frame_sizes=((320, 240),), face_width=(0.35, 0.45))
 NULL_SEED = 1
 PLANTED_SEED = 2
-MARKER, EFFECT = "eye_range", 10.0
+MARKER, EFFECT = "eye_range", -8.0
 NULL_PERMUTATIONS = 99  # p resolution 0.01: p > 0.01 fails 1 % of null cohorts
 ABLATION_PERMUTATIONS = 19  # the smallest p is 0.05
 TASKS = ("cdr3", "binary")
@@ -165,10 +175,11 @@ def test_planted_marker_is_found_by_the_ablation_in_its_group(planted_run):
         best = rows[rows["balanced_accuracy"] == rows["balanced_accuracy"].max()]
         assert best["groups"].str.split("+").map(lambda g: group in g).all(), (task, best)
         alone = rows[rows["set"] == group].iloc[0]
-        assert alone["permutation_p"] == pytest.approx(1 / (1 + ABLATION_PERMUTATIONS)), alone
         if task == "binary":
-            assert alone["balanced_accuracy"] >= 0.75, alone
-            assert alone["balanced_accuracy"] > rows.loc[~has, "balanced_accuracy"].max()
+            assert alone["permutation_p"] == pytest.approx(1 / (1 + ABLATION_PERMUTATIONS)), alone
+        assert alone["permutation_p"] <= 0.1 + 1e-9, alone
+        assert alone["balanced_accuracy"] >= (0.85 if task == "binary" else 0.6), alone
+        assert alone["balanced_accuracy"] > rows.loc[~has, "balanced_accuracy"].max(), (task, rows)
         # The speech groups cannot see gaze: they stay inside the chance bands.
         for name in rows.loc[rows["groups"].str.split("+").map(lambda g: set(g) <= SPEECH_GROUPS), "set"]:
             r = results[(name, task)]
