@@ -146,3 +146,20 @@ def test_no_face_video_gives_no_face_and_nan_measures(tmp_path):
     tr = track_video(tmp_path / "noise.mp4").frames
     assert len(tr) == 10 and not tr["face"].any()
     assert tr[TRACK_COLUMNS[2:]].isna().all().all()
+
+
+def test_landmark_bytes_are_read_as_the_protobuf_parser_reads_them():
+    from mediapipe.framework.formats import landmark_pb2
+
+    from cdr.face.track import parse_landmarks
+
+    xyz = np.random.default_rng(0).normal(size=(478, 3)).astype(np.float32)
+    msg = landmark_pb2.NormalizedLandmarkList()
+    for x, y, z in xyz:
+        msg.landmark.add(x=x, y=y, z=z)
+    got = parse_landmarks(msg.SerializeToString())
+    assert got.dtype == np.float64 and np.array_equal(got, xyz.astype(np.float64))
+    # Another layout (here a visibility field) takes the protobuf parser, with the same result.
+    msg.landmark[5].visibility = 0.5
+    assert np.array_equal(parse_landmarks(msg.SerializeToString()), xyz.astype(np.float64))
+    assert parse_landmarks(b"").shape == (0, 3)

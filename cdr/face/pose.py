@@ -92,6 +92,11 @@ def orthographic_rotation(src: np.ndarray, dst_xy: np.ndarray) -> np.ndarray:
     """
     a = src - src.mean(0)
     m, *_ = np.linalg.lstsq(a, dst_xy - dst_xy.mean(0), rcond=None)
+    return _orthonormal_camera(m)
+
+
+def _orthonormal_camera(m: np.ndarray) -> np.ndarray:
+    """The rotation completing the nearest scaled rotation to an affine camera ``m`` [3, 2]."""
     u, _, vt = np.linalg.svd(m.T, full_matrices=False)
     rows = u @ vt
     return np.vstack([rows, np.cross(rows[0], rows[1])])
@@ -118,12 +123,21 @@ def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
     yaw, pitch, roll : float
         Degrees, contract signs.
     """
-    ref = reference_face()[RIGID]
+    ref, pinv = _rigid_reference()
     obs = np.asarray(landmarks, np.float64)[RIGID]
     _, r3, _ = umeyama(ref, obs)
     _, pitch, roll = euler_from_matrix(r3)
-    yaw, _, _ = euler_from_matrix(orthographic_rotation(ref, obs[:, :2]))
+    # orthographic_rotation(ref, obs[:, :2]), with the reference's pseudo-inverse computed once
+    xy = obs[:, :2]
+    yaw, _, _ = euler_from_matrix(_orthonormal_camera(pinv @ (xy - xy.mean(0))))
     return yaw, pitch, roll
+
+
+@lru_cache(maxsize=1)
+def _rigid_reference() -> tuple[np.ndarray, np.ndarray]:
+    """The reference's rigid points and the pseudo-inverse of their centred coordinates."""
+    ref = reference_face()[RIGID]
+    return ref, np.linalg.pinv(ref - ref.mean(0))
 
 
 def symmetric_reference(landmarks: np.ndarray) -> np.ndarray:
