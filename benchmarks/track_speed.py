@@ -8,10 +8,12 @@ measures, each in a fresh process pinned to one core:
 - the full track (decode, crop, FaceMesh with iris, pose, eye measures);
 - the full track with ``--stride 2``.
 
-Prints a table with fps, real-time factor, the ratio to decode-only fps, and
-each process's peak resident memory. Usage::
+The four stages run in turn, ``--rounds`` times (default 3), so that a change in
+the machine's load touches every stage alike; the table gives each stage's median
+fps, the median over rounds of its ratio to that round's decode-only fps, and each
+process's peak resident memory. Usage::
 
-    .venv/bin/python benchmarks/track_speed.py [--seconds 60]
+    .venv/bin/python benchmarks/track_speed.py [--seconds 60] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -111,25 +113,35 @@ def measure(kind: str, path: Path) -> tuple:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    kinds = ("decode", "decode+rgb", "track", "track stride 2")
+    fps = {k: [] for k in kinds}
+    peak = {k: 0.0 for k in kinds}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "face_720p30.mp4"
         t0 = time.perf_counter()
         make_video(path, args.seconds)
         print(f"generated {args.seconds:.0f} s of 720p30 in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        rows = {}
         face_ratio = None
-        for kind in ("decode", "decode+rgb", "track", "track stride 2"):
-            (k, n, dt, peak), face = measure(kind, path)
-            rows[k] = (n / dt, peak)
-            face_ratio = face if face is not None else face_ratio
-    base = rows["decode"][0]
-    print(f"\n{args.seconds:.0f} s 720p 30 fps H.264, one core per process; face tracked in "
-          f"{100 * face_ratio:.1f}% of frames\n")
-    print("| stage | fps | x real time | ÷ decode-only fps | peak RSS (MB) |")
+        for r in range(args.rounds):
+            for kind in kinds:
+                (k, n, dt, mb), face = measure(kind, path)
+                fps[k].append(n / dt)
+                peak[k] = max(peak[k], mb)
+                face_ratio = face if face is not None else face_ratio
+            print(f"round {r + 1}: " + ", ".join(f"{k} {fps[k][-1]:.0f}" for k in kinds), file=sys.stderr)
+    base = np.array(fps["decode"])
+    print(f"\n{args.seconds:.0f} s 720p 30 fps H.264, one core per process, median of {args.rounds} "
+          f"rounds; face tracked in {100 * face_ratio:.1f}% of frames\n")
+    print("| stage | fps | x real time | ÷ decode-only fps (per round) | peak RSS (MB) |")
     print("|---|---:|---:|---:|---:|")
-    for k, (fps, peak) in rows.items():
-        print(f"| {k} | {fps:.0f} | {fps / 30:.1f} | {fps / base:.2f} | {peak:.0f} |")
+    for k in kinds:
+        f = np.array(fps[k])
+        ratios = f / base
+        spread = f" ({ratios.min():.2f}-{ratios.max():.2f})" if args.rounds > 1 and k != "decode" else ""
+        print(f"| {k} | {np.median(f):.0f} | {np.median(f) / 30:.1f} | {np.median(ratios):.2f}{spread} "
+              f"| {peak[k]:.0f} |")
 
 
 if __name__ == "__main__":
