@@ -25,6 +25,7 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from cdr import classify, loso
+from cdr.parallel import quiet_worker_restarts
 from cdr.labels import FLIP_SUFFIX
 
 ABLATION_SETS: tuple[tuple[str, tuple[str, ...] | None, bool], ...] = (
@@ -197,8 +198,9 @@ def run_specs(table: pd.DataFrame, labels: pd.DataFrame, specs: list[Spec],
         for j, lo in enumerate(bounds):
             units.append((s, lo, min(lo + CHUNK, s.permutations), j == 0))
     units.sort(key=lambda u: -((u[2] - u[1]) + (5 if u[3] else 0)))
-    outs = Parallel(n_jobs=n_jobs)(delayed(_unit)(table, labels, s, lo, hi, real, seed)
-                                   for s, lo, hi, real in units)
+    with quiet_worker_restarts():
+        outs = Parallel(n_jobs=n_jobs)(delayed(_unit)(table, labels, s, lo, hi, real, seed)
+                                       for s, lo, hi, real in units)
     done = {key: _combine(spec, [o for o in outs if o["spec"].key == key])
             for key, spec in merged.items()}
     results = []

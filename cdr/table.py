@@ -21,9 +21,6 @@ import json
 import os
 import sys
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +30,7 @@ from . import __version__, io
 from .errors import CdrError
 from .extract import RecordingError, extract_rows
 from .outdir import atomic_write, output_lock
+from .parallel import quiet_worker_restarts
 
 FAILURE_COLUMNS = ["video_id", "stage", "error"]
 
@@ -196,22 +194,6 @@ def extract_folder(
         table_path=table_path, seconds=time.perf_counter() - t0, media_seconds=media_seconds,
         warnings=messages,
     )
-
-
-@contextmanager
-def quiet_worker_restarts() -> Iterator[None]:
-    """Hide joblib's warning when it replaces a worker whose memory grew.
-
-    loky measures each worker after its first task and replaces it once it has grown
-    by more than 300 MB (a safeguard against leaks). Workers that hold mediapipe,
-    torch and openSMILE grow that much from one long video to the next, and the
-    replacement only costs a fresh start; its warning ("A worker stopped while some
-    jobs were given to the executor ... memory leak") would alarm users for nothing.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given",
-                                category=UserWarning)
-        yield
 
 
 def _store(out: Path, rec: io.Recording, key: str, result, keep_tracks: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -203,18 +204,17 @@ def _grow_then_report(i: int) -> int:
 def test_a_replaced_worker_warns_no_one():
     from joblib import Parallel, delayed
 
-    from cdr.table import quiet_worker_restarts
+    from cdr.parallel import quiet_worker_restarts
 
     def run(quiet: bool) -> tuple[set, list[str]]:
         import warnings
 
+        # One task per call, so that the big one is never a worker's first (loky's reference).
+        pool = Parallel(n_jobs=2, backend="loky", batch_size=1)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            if quiet:
-                with quiet_worker_restarts():
-                    pids = Parallel(n_jobs=2, backend="loky")(delayed(_grow_then_report)(i) for i in range(6))
-            else:
-                pids = Parallel(n_jobs=2, backend="loky")(delayed(_grow_then_report)(i) for i in range(6))
+            with quiet_worker_restarts() if quiet else contextlib.nullcontext():
+                pids = pool(delayed(_grow_then_report)(i) for i in range(6))
         return set(pids), [str(w.message) for w in caught if "worker stopped" in str(w.message)]
 
     pids, said = run(quiet=False)

@@ -251,7 +251,7 @@ def generate_cohort(out: str | os.PathLike, config: CohortConfig | None = None, 
         # which can deadlock) and need no __main__ guard in the calling script.
         from joblib import Parallel, delayed
 
-        from ..table import quiet_worker_restarts
+        from ..parallel import quiet_worker_restarts
 
         tasks = (delayed(_make_video_in_worker)(r, videos) for r in rows)
         with quiet_worker_restarts():
