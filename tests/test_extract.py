@@ -209,12 +209,17 @@ def test_a_replaced_worker_warns_no_one():
     def run(quiet: bool) -> tuple[set, list[str]]:
         import warnings
 
-        # One task per call, so that the big one is never a worker's first (loky's reference).
-        pool = Parallel(n_jobs=2, backend="loky", batch_size=1)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with quiet_worker_restarts() if quiet else contextlib.nullcontext():
-                pids = pool(delayed(_grow_then_report)(i) for i in range(6))
+        from joblib import parallel_config
+
+        # A fresh pool each time (loky reuses its workers unless a setting differs): a worker
+        # that once held more memory could take the 400 MB back without growing. One task
+        # per call, so that the big one is never a worker's first (loky's reference).
+        with parallel_config(backend="loky", n_jobs=2, idle_worker_timeout=61 + quiet):
+            pool = Parallel(batch_size=1)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                with quiet_worker_restarts() if quiet else contextlib.nullcontext():
+                    pids = pool(delayed(_grow_then_report)(i) for i in range(6))
         return set(pids), [str(w.message) for w in caught if "worker stopped" in str(w.message)]
 
     pids, said = run(quiet=False)
