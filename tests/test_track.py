@@ -163,3 +163,20 @@ def test_landmark_bytes_are_read_as_the_protobuf_parser_reads_them():
     msg.landmark[5].visibility = 0.5
     assert np.array_equal(parse_landmarks(msg.SerializeToString()), xyz.astype(np.float64))
     assert parse_landmarks(b"").shape == (0, 3)
+
+
+def test_direct_graph_reads_the_landmarks_facemesh_process_returns():
+    """The tracker's direct feed of FaceMesh's graph is in use, and agrees with the public API."""
+    import skimage.data
+
+    from cdr.face.track import FaceTracker, quiet_mediapipe
+
+    face = np.ascontiguousarray(skimage.data.astronaut())
+    with quiet_mediapipe(), FaceTracker() as direct, FaceTracker() as public:
+        assert direct._graph is not None  # the pinned mediapipe takes the fast path
+        public._graph = None
+        a = [direct.process(face) for _ in range(3)]
+        b = [public.process(face) for _ in range(3)]
+    for x, y in zip(a, b):
+        assert x is not None and x.shape == (478, 3)
+        np.testing.assert_array_equal(x, y)

@@ -84,22 +84,30 @@ def euler_from_matrix(r: np.ndarray) -> tuple[float, float, float]:
     return float(-np.degrees(a)), float(-np.degrees(b)), float(np.degrees(c))
 
 
-def orthographic_rotation(src: np.ndarray, dst_xy: np.ndarray) -> np.ndarray:
-    """Rotation of a scaled-orthographic camera fit of 3-D points ``src`` to 2-D points ``dst_xy``.
+def orthographic_rotation(dst_xy: np.ndarray) -> np.ndarray:
+    """Rotation of a scaled-orthographic camera fit of the reference's rigid points to ``dst_xy``.
 
-    A linear least-squares affine camera, projected onto the nearest scaled
-    rotation (the two rows made orthonormal), completed by their cross product.
+    A linear least-squares affine camera (through the pseudo-inverse of the centred
+    reference, computed once), projected onto the nearest scaled rotation (the two
+    rows made orthonormal), completed by their cross product.
+
+    Parameters
+    ----------
+    dst_xy : np.ndarray [shape=(len(RIGID), 2)]
+        Image positions of the rigid landmarks.
     """
-    a = src - src.mean(0)
-    m, *_ = np.linalg.lstsq(a, dst_xy - dst_xy.mean(0), rcond=None)
-    return _orthonormal_camera(m)
-
-
-def _orthonormal_camera(m: np.ndarray) -> np.ndarray:
-    """The rotation completing the nearest scaled rotation to an affine camera ``m`` [3, 2]."""
+    _, pinv = _rigid_reference()
+    m = pinv @ (dst_xy - dst_xy.mean(0))
     u, _, vt = np.linalg.svd(m.T, full_matrices=False)
     rows = u @ vt
     return np.vstack([rows, np.cross(rows[0], rows[1])])
+
+
+@lru_cache(maxsize=1)
+def _rigid_reference() -> tuple[np.ndarray, np.ndarray]:
+    """The reference's rigid points and the pseudo-inverse of their centred coordinates."""
+    ref = reference_face()[RIGID]
+    return ref, np.linalg.pinv(ref - ref.mean(0))
 
 
 def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
@@ -123,21 +131,12 @@ def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
     yaw, pitch, roll : float
         Degrees, contract signs.
     """
-    ref, pinv = _rigid_reference()
+    ref, _ = _rigid_reference()
     obs = np.asarray(landmarks, np.float64)[RIGID]
     _, r3, _ = umeyama(ref, obs)
     _, pitch, roll = euler_from_matrix(r3)
-    # orthographic_rotation(ref, obs[:, :2]), with the reference's pseudo-inverse computed once
-    xy = obs[:, :2]
-    yaw, _, _ = euler_from_matrix(_orthonormal_camera(pinv @ (xy - xy.mean(0))))
+    yaw, _, _ = euler_from_matrix(orthographic_rotation(obs[:, :2]))
     return yaw, pitch, roll
-
-
-@lru_cache(maxsize=1)
-def _rigid_reference() -> tuple[np.ndarray, np.ndarray]:
-    """The reference's rigid points and the pseudo-inverse of their centred coordinates."""
-    ref = reference_face()[RIGID]
-    return ref, np.linalg.pinv(ref - ref.mean(0))
 
 
 def symmetric_reference(landmarks: np.ndarray) -> np.ndarray:

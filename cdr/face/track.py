@@ -160,7 +160,11 @@ def parse_landmarks(blob: bytes) -> np.ndarray:
             return np.stack([rec["x"], rec["y"], rec["z"]], axis=1).astype(np.float64)
     from mediapipe.framework.formats import landmark_pb2
 
-    msg = landmark_pb2.NormalizedLandmarkList.FromString(blob)
+    return _landmark_array(landmark_pb2.NormalizedLandmarkList.FromString(blob))
+
+
+def _landmark_array(msg) -> np.ndarray:
+    """A parsed ``NormalizedLandmarkList`` -> float64 array [shape=(n, 3)] of x, y, z."""
     return np.array([(p.x, p.y, p.z) for p in msg.landmark], np.float64).reshape(-1, 3)
 
 
@@ -185,7 +189,9 @@ class _MeshGraph:
         self._serialised = _packet_getter._get_serialized_proto_list
         # The solution's own graph, input stream and output buffer.
         self._graph, self._outputs = mesh._graph, mesh._graph_outputs
-        assert self.STREAM_IN in mesh._input_stream_type_info and self.STREAM_OUT in mesh._output_stream_type_info
+        if (self.STREAM_IN not in mesh._input_stream_type_info
+                or self.STREAM_OUT not in mesh._output_stream_type_info):
+            raise AttributeError("FaceMesh's graph has other streams")
 
     def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
         """Normalised landmarks [shape=(478, 3)] of the first face, or None."""
@@ -226,7 +232,7 @@ class FaceTracker:
         )
         try:
             self._graph: _MeshGraph | None = _MeshGraph(self._mesh)
-        except (AttributeError, AssertionError, ImportError):  # another mediapipe: its public API
+        except (AttributeError, ImportError):  # another mediapipe: its public API
             self._graph = None
         self._roi: tuple[float, float, float] | None = None  # centre x, centre y, side (pixels)
         self._lost = 0
@@ -261,9 +267,8 @@ class FaceTracker:
         if self._graph is not None:
             lm = self._graph.landmarks(crop)
         else:
-            res = self._mesh.process(crop)
-            lm = None if not res.multi_face_landmarks else np.array(
-                [(p.x, p.y, p.z) for p in res.multi_face_landmarks[0].landmark], np.float64)
+            faces = self._mesh.process(crop).multi_face_landmarks
+            lm = _landmark_array(faces[0]) if faces else None
         if lm is None:
             return None
         lm *= CROP_SIZE
