@@ -42,11 +42,14 @@ class Extraction:
         The per-frame face track (None for audio-only recordings).
     warnings : list of str
         What could not be measured, one line each.
+    seconds : float
+        Wall-clock seconds the extraction took (set by the caller that timed it).
     """
 
     rows: pd.DataFrame
     track: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    seconds: float = float("nan")
 
 
 class RecordingError(CdrError):
@@ -109,7 +112,6 @@ def extract_rows(
         The recording cannot be used at all; the message names the file and what to do.
     """
     from .features.augment import flip_track, flipped_id
-    from .features.visual import visual_features
 
     path = Path(path)
     video_id = video_id or path.stem
@@ -125,6 +127,8 @@ def extract_rows(
         except Exception as exc:  # anything else PyAV may raise on a hostile file
             raise RecordingError("open", f"{path}: cannot be opened ({type(exc).__name__}: {exc}); check the file") from exc
 
+        if info.has_video:
+            from .face.track import track_video  # first: the first frame waits on no other import
         # The speech groups need no frame: they run beside the tracking, in a thread (FaceMesh,
         # FFmpeg and openSMILE release the GIL), and are joined before the row is built.
         speech_job = _background(_speech, path)
@@ -133,12 +137,12 @@ def extract_rows(
         flipped_visual = flipped_expr = None
         try:
             if info.has_video:
-                from .face.track import track_video
-
                 try:
                     ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0)
                 except CdrError as exc:
                     raise RecordingError("decode", str(exc)) from exc
+                from .features.visual import visual_features
+
                 track = ft.frames
                 if len(track) == 0:
                     raise RecordingError("decode", f"{path}: no video frame could be decoded; re-encode the file")
