@@ -11,6 +11,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -c "from cdr.extract import warm_up; warm_up()"  # librosa's numba kernels, compiled once here
 	touch $@
 
 # espeak-ng speaks the synthetic interviews; it comes from the system's packages.

@@ -68,6 +68,21 @@ def load_embedder(checkpoint: str, device: str = "auto"):
     return ExpressionEmbedder(checkpoint, device=device)
 
 
+def warm_up() -> None:
+    """Compile and cache, once, what the speech groups would otherwise compile in every process.
+
+    librosa's numba kernels are compiled on first import and cached on disk (numba's
+    ``cache=True``); ``make`` calls this at setup, so that no user run pays the compilation.
+    """
+    from .features.speech import speech_features
+
+    rng = np.random.default_rng(0)
+    bursts = np.r_[rng.normal(0, 0.2, 8000), np.zeros(8000), rng.normal(0, 0.2, 8000)].astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        speech_features(bursts, io.AUDIO_RATE)
+
+
 def feature_names(*, scn: str | None = None, device: str = "auto") -> list[str]:
     """The table's columns, declared before any recording is read."""
     from .features.speech import SPEECH_NAMES
