@@ -1,10 +1,19 @@
-"""Local worker processes: what cdr's joblib (loky) pools share."""
+"""Worker processes: what cdr's joblib (loky) pools share, and how a command stops them.
+
+:func:`interruptible` is the one place where Ctrl-C and SIGTERM are handled: every
+command that starts workers or holds an output lock wraps its body in it.
+"""
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+
+import psutil
 
 
 @contextmanager
@@ -22,3 +31,85 @@ def quiet_worker_restarts() -> Iterator[None]:
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given",
                                 category=UserWarning)
         yield
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C) or SIGTERM reached a command; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return "Ctrl-C (SIGINT)" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
+
+
+def stop_workers(grace_s: float = 3.0) -> None:
+    """End every process this one started (loky and multiprocessing workers, their children).
+
+    Each gets SIGTERM, and SIGKILL after ``grace_s`` seconds if it is still running;
+    the call returns once they are gone.
+    """
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(loky, "_executor", None)  # only a pool that exists: never start one
+    if executor is not None:
+        with suppress(Exception):  # the sweep below ends its workers anyway
+            executor.shutdown(wait=False, kill_workers=True)
+    children = psutil.Process().children(recursive=True)
+    for p in children:
+        with suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(children, timeout=grace_s)
+    for p in alive:
+        with suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(alive, timeout=grace_s)
+
+
+@contextmanager
+def interruptible(command: str, *, then: str) -> Iterator[None]:
+    """Turn Ctrl-C and SIGTERM into a clean exit: workers ended, one line, no traceback.
+
+    Wrap a command's whole body in it, outside any ``output_lock``, so that the lock
+    and every temporary file are released on the way out. On SIGINT or SIGTERM the
+    body is stopped with :class:`Interrupted` (a ``KeyboardInterrupt``, so that
+    ``except Exception`` in a batch does not swallow it), every worker process is
+    ended, and ``"<command>: stopped by <signal>; <then>"`` is printed on stderr;
+    the process exits with status 128 + the signal's number (130 or 143).
+
+    Parameters
+    ----------
+    command : str
+        The command's name, e.g. ``"cdr-extract"``.
+    then : str
+        What a rerun does, e.g. ``"finished recordings are kept; rerun the same command to resume"``.
+
+    Notes
+    -----
+    The handlers are installed in the main thread only (elsewhere this does nothing),
+    and the previous ones are restored on exit. A second signal during the shutdown is
+    ignored, so the cleanup itself is never cut short.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001 - signal API
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        for s in previous:
+            signal.signal(s, signal.SIG_IGN)
+        stop_workers()
+        sig = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+        print(f"{command}: stopped by {sig.name}; {then}", file=sys.stderr, flush=True)
+        raise SystemExit(128 + sig.signum) from None
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
