@@ -18,7 +18,7 @@ import psutil
 
 @contextmanager
 def quiet_worker_restarts() -> Iterator[None]:
-    """Hide joblib's warning when it replaces a worker whose memory grew.
+    """Hide joblib's warning when it replaces a worker whose memory grew, or cancels tasks on an error.
 
     loky measures each worker after its first task and replaces it once it has grown
     by more than 300 MB (a safeguard against leaks). cdr-extract's workers, which hold
@@ -30,7 +30,19 @@ def quiet_worker_restarts() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given",
                                 category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"\d+ tasks which were still being processed by the workers "
+                                "have been cancelled", category=UserWarning)
         yield
+
+
+def ignore_interrupts() -> None:
+    """Worker initializer: leave Ctrl-C to the main process.
+
+    A terminal's Ctrl-C reaches every process of the foreground group; a worker that
+    took it would print its own traceback. The main process ends the workers itself
+    (:func:`stop_workers`). Pass it as ``parallel_config(backend="loky", initializer=...)``.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -48,6 +60,8 @@ class Interrupted(KeyboardInterrupt):
 def stop_workers(grace_s: float = 3.0) -> None:
     """End every process this one started (loky and multiprocessing workers, their children).
 
+    The resource trackers of loky and multiprocessing are left to end with this process.
+
     Each gets SIGTERM, and SIGKILL after ``grace_s`` seconds if it is still running;
     the call returns once they are gone.
     """
@@ -56,7 +70,11 @@ def stop_workers(grace_s: float = 3.0) -> None:
     if executor is not None:
         with suppress(Exception):  # the sweep below ends its workers anyway
             executor.shutdown(wait=False, kill_workers=True)
-    children = psutil.Process().children(recursive=True)
+    # Resource trackers ignore SIGTERM and end with this process; killing one only makes
+    # the exit start a new one, which prints tracebacks about resources it never saw.
+    trackers = {getattr(getattr(sys.modules.get(m), "_resource_tracker", None), "_pid", None)
+                for m in ("joblib.externals.loky.backend.resource_tracker", "multiprocessing.resource_tracker")}
+    children = [p for p in psutil.Process().children(recursive=True) if p.pid not in trackers]
     for p in children:
         with suppress(psutil.Error):
             p.terminate()
@@ -106,6 +124,7 @@ def interruptible(command: str, *, then: str) -> Iterator[None]:
     except KeyboardInterrupt as exc:
         for s in previous:
             signal.signal(s, signal.SIG_IGN)
+        warnings.simplefilter("ignore")  # e.g. joblib's "N tasks ... have been cancelled": the line below says it
         stop_workers()
         sig = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
         print(f"{command}: stopped by {sig.name}; {then}", file=sys.stderr, flush=True)

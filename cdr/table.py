@@ -35,7 +35,7 @@ from . import __version__, io
 from .errors import CdrError
 from .extract import RecordingError, extract_rows
 from .outdir import atomic_write, output_lock
-from .parallel import quiet_worker_restarts
+from .parallel import ignore_interrupts, quiet_worker_restarts
 
 FAILURE_COLUMNS = ["video_id", "stage", "error"]
 CONNECT_TIMEOUT_S = 10.0
@@ -228,24 +228,27 @@ def extract_folder(
             client = _connect(scheduler, worker_timeout_s)  # the default client, which joblib's Dask backend uses
             backend = {"backend": "dask", "wait_for_workers_timeout": 60}
         else:
-            backend = {"backend": "loky", "n_jobs": max(1, jobs)}
+            backend = {"backend": "loky", "n_jobs": max(1, jobs), "initializer": ignore_interrupts}
         bar = tqdm(total=len(todo), unit="rec", disable=not progress or not todo,
                    desc="cdr-extract", dynamic_ncols=True)
         try:
             with parallel_config(**backend), quiet_worker_restarts():
-                results = Parallel(return_as="generator_unordered")(tasks) if todo else []
+                results = Parallel(return_as="generator_unordered")(tasks) if todo else iter(())
                 by_id = {r.video_id: r for r in todo}
-                for vid, status, result in results:
-                    if status == "ok":
-                        _store(out, by_id[vid], key, result, keep_tracks)
-                        done[vid] = result.rows
-                        logged[vid] = result.warnings
-                        messages.extend(result.warnings)
-                        media_seconds += float(result.rows["qc.duration_s"].iloc[0] or 0)
-                    else:
-                        failures.append((vid, *result))
-                        bar.write(f"failed [{result[0]}] {result[1]}", file=sys.stderr)
-                    bar.update(1)
+                try:
+                    for vid, status, result in results:
+                        if status == "ok":
+                            _store(out, by_id[vid], key, result, keep_tracks)
+                            done[vid] = result.rows
+                            logged[vid] = result.warnings
+                            messages.extend(result.warnings)
+                            media_seconds += float(result.rows["qc.duration_s"].iloc[0] or 0)
+                        else:
+                            failures.append((vid, *result))
+                            bar.write(f"failed [{result[0]}] {result[1]}", file=sys.stderr)
+                        bar.update(1)
+                finally:
+                    results.close()  # on an error, cancels the pending tasks here, under the warning filter
         finally:
             bar.close()
             if client is not None:
