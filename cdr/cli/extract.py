@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import CdrError, DiskFullError
 from ..parallel import interruptible
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.jobs < 1:
         print(f"cdr-extract: --jobs={args.jobs} must be at least 1", file=sys.stderr)
+        return 2
+    if not Path(args.folder).is_dir():  # before the heavy imports, so that a bad path answers at once
+        print(f"cdr-extract: {args.folder}: not a folder; pass the folder that holds the recordings", file=sys.stderr)
         return 2
     with interruptible("cdr-extract", then=RESUME):
         return _run(args)
