@@ -26,7 +26,7 @@ AUGMENTATIONS = ("flip",)
 #: The quality-control columns that this module fills (the speech side adds its own).
 QC_NAMES = [
     "qc.duration_s", "qc.fps", "qc.width", "qc.height", "qc.n_frames", "qc.video_present",
-    "qc.face_ratio", "qc.n_warnings",
+    "qc.face_ratio", "qc.n_warnings", "qc.n_faces_max", "qc.face_switches",
 ]
 
 
@@ -91,7 +91,9 @@ def feature_names(*, scn: str | None = None, device: str = "auto") -> list[str]:
     expr = load_embedder(str(scn), device).names if scn else []
     speech = [n for n in SPEECH_NAMES if not n.startswith("qc.")]
     speech_qc = [n for n in SPEECH_NAMES if n.startswith("qc.")]
-    return list(VISUAL_NAMES) + speech + list(expr) + QC_NAMES + speech_qc
+    visual = [n for n in VISUAL_NAMES if not n.startswith("qc.")]
+    visual_qc = [n for n in VISUAL_NAMES if n.startswith("qc.")]
+    return visual + speech + list(expr) + QC_NAMES + visual_qc + speech_qc
 
 
 def extract_rows(
@@ -104,6 +106,7 @@ def extract_rows(
     width: int | None = None,
     stride: int = 1,
     crop_rate: float = 2.0,
+    face: str = "auto",
 ) -> Extraction:
     """Extract every feature group of one recording.
 
@@ -120,6 +123,8 @@ def extract_rows(
         mirrored track, without decoding again.
     width, stride : optional
         Decoder scaling and frame stride (see :func:`cdr.io.iter_frames`).
+    face : str
+        Whose face is the patient's (:data:`cdr.face.select.FACE_CHOICES`).
 
     Raises
     ------
@@ -133,6 +138,10 @@ def extract_rows(
     bad = [a for a in augment if a not in AUGMENTATIONS]
     if bad:
         raise RecordingError("options", f"augment={bad} is unknown; use one of {AUGMENTATIONS}")
+    from .face.select import FACE_CHOICES
+
+    if face not in FACE_CHOICES:
+        raise RecordingError("options", f"face={face!r} is unknown; use one of {', '.join(FACE_CHOICES)}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -153,7 +162,7 @@ def extract_rows(
         try:
             if info.has_video:
                 try:
-                    ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0)
+                    ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0, face=face)
                 except CdrError as exc:
                     raise RecordingError("decode", str(exc)) from exc
                 from .features.visual import visual_features
@@ -188,6 +197,8 @@ def extract_rows(
         qc["qc.n_frames"] = n_frames
         qc["qc.video_present"] = float(info.has_video)
         qc["qc.face_ratio"] = float(track["face"].mean()) if track is not None else np.nan
+        if track is not None:
+            qc["qc.n_faces_max"], qc["qc.face_switches"] = ft.n_faces_max, ft.face_switches
 
     messages = [f"{video_id}: {w.message}" for w in caught]
     qc["qc.n_warnings"] = len(messages)
