@@ -40,11 +40,14 @@ class Extraction:
         The per-frame face track (None for audio-only recordings).
     warnings : list of str
         What could not be measured, one line each.
+    turns : pd.DataFrame or None
+        The speaker turns the speech groups used (``start_s``, ``end_s``, ``speaker``).
     """
 
     rows: pd.DataFrame
     track: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    turns: pd.DataFrame | None = None
 
 
 class RecordingError(CdrError):
@@ -84,6 +87,7 @@ def extract_rows(
     width: int | None = None,
     stride: int = 1,
     crop_rate: float = 2.0,
+    turns: str | Path | None = None,
 ) -> Extraction:
     """Extract every feature group of one recording.
 
@@ -100,6 +104,10 @@ def extract_rows(
         mirrored track, without decoding again.
     width, stride : optional
         Decoder scaling and frame stride (see :func:`cdr.io.iter_frames`).
+    turns : path-like, optional
+        The user's RTTM turns file for this recording (speakers ``patient`` and
+        ``interviewer``); it replaces the automatic turns. A bad file fails the
+        recording (stage ``turns``) rather than being silently replaced by diarization.
 
     Raises
     ------
@@ -107,7 +115,7 @@ def extract_rows(
         The recording cannot be used at all; the message names the file and what to do.
     """
     from .features.augment import flip_track, flipped_id
-    from .features.speech import speech_features
+    from .features.speech import patient_speech
     from .features.visual import visual_features
 
     path = Path(path)
@@ -154,7 +162,19 @@ def extract_rows(
         except InputError as exc:
             warnings.warn(f"{path}: audio unusable ({exc}); speech groups are NaN")
             y = None
-        speech = speech_features(y, io.AUDIO_RATE, source=str(path))
+        user_turns = None
+        if turns is not None:
+            from .speakers.rttm import read_rttm
+
+            audio_s = len(y) / io.AUDIO_RATE if y is not None else info.duration_s
+            try:
+                user_turns = read_rttm(turns, duration_s=audio_s if np.isfinite(audio_s) else None)
+            except CdrError as exc:
+                raise RecordingError("turns", str(exc)) from exc
+            if not (user_turns["speaker"] == "patient").any():
+                raise RecordingError("turns", f"{turns}: names no 'patient' segment; add the patient's turns")
+        result = patient_speech(y, io.AUDIO_RATE, source=str(path), track=track, turns=user_turns)
+        speech = result.values
 
         qc = pd.Series(np.nan, index=QC_NAMES)
         n_frames = len(track) if track is not None else 0
@@ -186,7 +206,7 @@ def extract_rows(
         rows[flipped_id(video_id)] = row(flipped_visual, flipped_expr)
     table = pd.DataFrame(rows).T.astype(float)
     table.index.name = "video_id"
-    return Extraction(rows=table, track=track, warnings=messages)
+    return Extraction(rows=table, track=track, warnings=messages, turns=result.turns)
 
 
 def extract_recording(path: str | Path, video_id: str | None = None, *, scn: str | None = None,

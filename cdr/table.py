@@ -5,6 +5,7 @@ Layout of an output folder ``OUT``::
     OUT/features.parquet, OUT/features.csv   one row per recording (and #flip twins)
     OUT/failures.csv                         video_id, stage, error
     OUT/tracks/<video_id>.parquet            with keep_tracks
+    OUT/turns/<video_id>.rttm                with keep_tracks: the speaker turns used
     OUT/cache/<video_id>.parquet             finished rows, one file per recording
     OUT/extract.log                          warnings, one line each
     OUT/.lock                                held while a run writes
@@ -76,27 +77,43 @@ def _cache_path(out: Path, video_id: str, kind: str = "cache") -> Path:
     return out / kind / f"{video_id}.parquet"
 
 
-def _cached(out: Path, rec: io.Recording, key: str, keep_tracks: bool) -> pd.DataFrame | None:
+def _turns_file(turns_dir: Path | None, video_id: str) -> Path | None:
+    """The user's ``<video_id>.rttm`` in ``turns_dir``, if there is one."""
+    if turns_dir is None:
+        return None
+    path = turns_dir / f"{video_id}.rttm"
+    return path if path.is_file() else None
+
+
+def _turns_key(path: Path | None) -> str | None:
+    return None if path is None else _file_key(path)
+
+
+def _cached(out: Path, rec: io.Recording, key: str, keep_tracks: bool,
+            turns_file: Path | None = None) -> pd.DataFrame | None:
     """The finished rows of a recording, or None when they are missing, stale or unreadable."""
     path = _cache_path(out, rec.video_id)
     try:
         meta = json.loads(path.with_suffix(".json").read_text())
-        if (meta.get("file"), meta.get("options")) != (_file_key(rec.path), key):
+        if (meta.get("file"), meta.get("options"), meta.get("turns")) != (
+                _file_key(rec.path), key, _turns_key(turns_file)):
             return None
         if keep_tracks and meta.get("video") and not _cache_path(out, rec.video_id, "tracks").exists():
+            return None
+        if keep_tracks and meta.get("has_turns") and not (out / "turns" / f"{rec.video_id}.rttm").exists():
             return None
         return pd.read_parquet(path)
     except (OSError, ValueError):
         return None  # missing, unreadable or half-written by a killed run: redo it
 
 
-def _work(path: str, video_id: str, options: dict) -> tuple[str, str, object]:
+def _work(path: str, video_id: str, options: dict, turns: str | None = None) -> tuple[str, str, object]:
     """Run in a worker: extract one recording.
 
     Returns ``(video_id, "ok", Extraction)`` or ``(video_id, "failed", (stage, message))``.
     """
     try:
-        return video_id, "ok", extract_rows(path, video_id, **options)
+        return video_id, "ok", extract_rows(path, video_id, turns=turns, **options)
     except RecordingError as exc:
         return video_id, "failed", (exc.stage, str(exc))
     except CdrError as exc:
@@ -119,6 +136,7 @@ def extract_folder(
     width: int | None = None,
     stride: int = 1,
     progress: bool = True,
+    turns: str | os.PathLike | None = None,
 ) -> ExtractSummary:
     """Extract every recording under ``folder`` into ``out`` (see the module doc for the layout).
 
@@ -129,20 +147,27 @@ def extract_folder(
     scheduler : str, optional
         Address of a Dask distributed scheduler (``tcp://host:8786``); the same
         tasks then run on its workers through joblib's Dask backend.
+    turns : path-like, optional
+        Folder of the user's ``<video_id>.rttm`` turns files; a recording with a file
+        there uses it instead of the automatic turns.
     """
     from joblib import Parallel, delayed, parallel_config
     from tqdm.auto import tqdm
 
     out = Path(out)
     t0 = time.perf_counter()
+    turns_dir = Path(turns) if turns is not None else None
+    if turns_dir is not None and not turns_dir.is_dir():
+        raise CdrError(f"--turns {turns_dir}: is not a folder; give the folder of <video_id>.rttm files")
     recordings = io.list_inputs(folder)
+    turns_files = {r.video_id: _turns_file(turns_dir, r.video_id) for r in recordings}
     key = options_key(scn=scn, augment=augment, width=width, stride=stride)
     options = dict(scn=str(scn) if scn else None, device=device, augment=tuple(augment), width=width, stride=stride)
     with output_lock(out, command="cdr-extract"):
         done: dict[str, pd.DataFrame] = {}
         todo: list[io.Recording] = []
         for rec in recordings:
-            cached = _cached(out, rec, key, keep_tracks)
+            cached = _cached(out, rec, key, keep_tracks, turns_files[rec.video_id])
             if cached is not None:
                 done[rec.video_id] = cached
             else:
@@ -151,7 +176,8 @@ def extract_folder(
         failures: list[tuple[str, str, str]] = []
         messages: list[str] = []
         media_seconds = 0.0
-        tasks = (delayed(_work)(str(r.path), r.video_id, options) for r in todo)
+        tasks = (delayed(_work)(str(r.path), r.video_id, options,
+                                str(turns_files[r.video_id]) if turns_files[r.video_id] else None) for r in todo)
         client = None
         if scheduler:
             from dask.distributed import Client
@@ -168,7 +194,7 @@ def extract_folder(
                 by_id = {r.video_id: r for r in todo}
                 for vid, status, result in results:
                     if status == "ok":
-                        _store(out, by_id[vid], key, result, keep_tracks)
+                        _store(out, by_id[vid], key, result, keep_tracks, turns_files[vid])
                         done[vid] = result.rows
                         messages.extend(result.warnings)
                         media_seconds += float(result.rows["qc.duration_s"].iloc[0] or 0)
@@ -196,12 +222,19 @@ def extract_folder(
     )
 
 
-def _store(out: Path, rec: io.Recording, key: str, result, keep_tracks: bool) -> None:
+def _store(out: Path, rec: io.Recording, key: str, result, keep_tracks: bool,
+           turns_file: Path | None = None) -> None:
+    from .speakers.rttm import write_rttm
+
     if keep_tracks and result.track is not None:
         atomic_write(_cache_path(out, rec.video_id, "tracks"), lambda p: result.track.to_parquet(p, index=False))
+    has_turns = result.turns is not None
+    if keep_tracks and has_turns:
+        atomic_write(out / "turns" / f"{rec.video_id}.rttm", lambda p: write_rttm(result.turns, p, rec.video_id))
     path = _cache_path(out, rec.video_id)
     atomic_write(path, lambda p: result.rows.to_parquet(p))
-    meta = {"file": _file_key(rec.path), "options": key, "video": result.track is not None}
+    meta = {"file": _file_key(rec.path), "options": key, "video": result.track is not None,
+            "turns": _turns_key(turns_file), "has_turns": has_turns}
     atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
 
 

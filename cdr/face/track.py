@@ -43,7 +43,7 @@ RIGHT_EAR = (362, 385, 387, 263, 373, 380)
 TRACK_COLUMNS = [
     "t", "face", "yaw", "pitch", "roll",
     "pupil_left_x", "pupil_left_y", "pupil_right_x", "pupil_right_y",
-    "ear_left", "ear_right",
+    "ear_left", "ear_right", "mouth_open",
 ]
 _MEASURES = TRACK_COLUMNS[2:]
 
@@ -100,6 +100,12 @@ def eye_measures(lm: np.ndarray) -> np.ndarray:
         p = lm[list(ear), :2]
         out[4 + k] = (np.hypot(*(p[1] - p[5])) + np.hypot(*(p[2] - p[4]))) / (2 * np.hypot(*(p[0] - p[3])))
     return out
+
+
+def mouth_open(lm: np.ndarray) -> float:
+    """Lip opening (inner upper lip 13 to inner lower lip 14) / distance between the eye centres."""
+    left, right = eye_centres(lm)
+    return float(np.hypot(*(lm[14, :2] - lm[13, :2])) / max(np.hypot(*(right - left)), 1e-9))
 
 
 def eye_centres(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -347,7 +353,7 @@ def _track_frames(frames, *, crop_rate: float, crop_size: int, tracker: FaceTrac
             if lm is None:
                 rows.append(nan_row)
                 continue
-            rows.append(np.concatenate([head_pose(lm), eye_measures(lm)]))
+            rows.append(np.concatenate([head_pose(lm), eye_measures(lm), [mouth_open(lm)]]))
             if crop_rate > 0 and t >= next_crop:
                 crops.append(frame.warp_rgb(alignment_matrix(*eye_centres(lm), crop_size), crop_size))
                 crop_times.append(t)
