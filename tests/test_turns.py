@@ -183,3 +183,44 @@ def test_extract_with_turns_files(versions, tmp_path):
     written = read_rttm(out / "turns" / "auto.rttm", speakers=None)
     assert set(written["speaker"]) == {"patient", "interviewer"}
     assert read_rttm(out / "turns" / "good.rttm").shape == truth.shape
+
+
+# --- the mouth decides ----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_mouth_picks_the_patient_who_speaks_less(tmp_path):
+    """A video whose (off-camera) interviewer holds 65 % of the speech: the face's jaw, moving
+    with the patient's own speech, names the patient although they speak less."""
+    from conversation import say
+
+    from cdr.extract import extract_rows
+    from cdr.synth.schedule import jaw_with_speech
+    from cdr.synth.video import render_face_video
+
+    fps, long_q = 25.0, "Can you tell me what you did yesterday morning after your breakfast?"
+    answers = [[say(p, "en-us+f2")] for p in ("I went for a walk in the park", "we had some tea in the garden", "my son came over for lunch",
+                                                "I read the paper in the afternoon")]
+    y, truth = _with_questions(answers, say(long_q, "en-gb+m1"), fps)
+    share = true_share(truth)
+    assert abs(share - 0.35) < 0.05, share
+    n = int(np.ceil(y.size / SR * fps))
+    sched = pd.DataFrame({"yaw": np.zeros(n), "expr_jaw": jaw_with_speech(truth, n, fps)})
+    path = tmp_path / "interview.mp4"
+    render_face_video(path, sched, fps=fps, frame_size=(320, 240), face_width=0.45, audio=y, threads=1)
+    ex = extract_rows(path, "interview")
+    row = ex.rows.iloc[0]
+    assert row["qc.patient_attribution"] == 1
+    assert abs(row["turns.patient_share"] - share) <= 0.12
+    assert ex.track["mouth_open"].max() - ex.track["mouth_open"].min() > 0.1  # the jaw opened and closed
+
+
+def _with_questions(answers, q, fps):
+    parts, rows, t = [np.zeros(int(0.5 * SR), np.float32)], [], 0.5
+    for (a,) in answers:
+        parts += [q, np.zeros(int(0.8 * SR), np.float32), a, np.zeros(int(0.6 * SR), np.float32)]
+        rows += [(t, t + q.size / SR, "interviewer"), (t + q.size / SR + 0.8, t + q.size / SR + 0.8 + a.size / SR,
+                                                       "patient")]
+        t += q.size / SR + 0.8 + a.size / SR + 0.6
+    y = np.concatenate(parts)
+    y = y + (1e-3 * np.random.default_rng(0).standard_normal(y.size)).astype(np.float32)
+    return y.astype(np.float32), pd.DataFrame(rows, columns=["start_s", "end_s", "speaker"])
