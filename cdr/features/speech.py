@@ -82,7 +82,9 @@ def prepare_audio(y: np.ndarray, sr: int, *, source: str = "audio") -> np.ndarra
             y = y.astype(np.float64) / full
     elif y.dtype.kind != "f":
         raise ParameterError(f"{source}: samples of dtype {y.dtype} are not audio; pass float or integer PCM")
-    y = y.astype(np.float64, copy=False)
+    if not (y.dtype == np.float32 and y.ndim == 1 and sr == RATE):
+        y = y.astype(np.float64, copy=False)  # mixed and resampled in double precision
+    # (16 kHz mono float32, as cdr.io decodes it, stays as it is: no 8-byte copy of a long recording)
     if y.ndim == 2:
         if y.shape[0] <= 8 and y.shape[0] <= y.shape[1]:
             y = y.mean(axis=0)
@@ -99,7 +101,7 @@ def prepare_audio(y: np.ndarray, sr: int, *, source: str = "audio") -> np.ndarra
     peak = float(np.abs(y).max()) if y.size else 0.0
     if peak > 1.0:
         warnings.warn(f"{source}: samples reach {peak:.3g}, beyond full scale; scaled to peak 1", stacklevel=3)
-        y = y / peak
+        y = y.astype(np.float64) / peak
     if sr != RATE and y.size:
         y = soxr.resample(y, int(sr), RATE)
     return np.ascontiguousarray(y, dtype=np.float32)
@@ -158,44 +160,72 @@ def patient_speech(
         ``values`` indexed exactly by :data:`SPEECH_NAMES` (see the module docstring for
         what is NaN when) and the turns used.
     """
+    return finish_speech(prepare_speech(y, sr, source=source, turns=turns), track)
+
+
+@dataclass
+class SpeechPrep:
+    """The part of :func:`patient_speech` that needs no face track (decode, VAD, diarization)."""
+
+    out: pd.Series
+    source: str
+    y16: np.ndarray | None = None
+    activity: voice.Activity | None = None
+    turns: pd.DataFrame | None = None
+    user_turns: bool = False
+
+
+def prepare_speech(y: np.ndarray | None, sr: int, *, source: str = "audio",
+                   turns: pd.DataFrame | None = None) -> SpeechPrep:
+    """Audio -> VAD and speaker turns (automatic, or the user's); see :func:`patient_speech`."""
     from ..speakers.diarize import diarize
-    from ..speakers.patient import BY_USER, attribute, speaker_masks
 
     out = pd.Series(np.nan, index=SPEECH_NAMES, dtype=float)
     if y is None:
-        warnings.warn(f"{source}: no audio track; speech features are NaN", stacklevel=2)
+        warnings.warn(f"{source}: no audio track; speech features are NaN", stacklevel=3)
         out["qc.audio_present"] = 0.0
-        return SpeechResult(out)
+        return SpeechPrep(out, source)
     out["qc.audio_present"] = 1.0
     y16 = prepare_audio(y, sr, source=source)
     duration = y16.size / RATE
     if duration < MIN_DURATION_S:
         warnings.warn(
-            f"{source}: audio lasts {duration:.2f} s, under {MIN_DURATION_S} s; speech features are NaN", stacklevel=2
+            f"{source}: audio lasts {duration:.2f} s, under {MIN_DURATION_S} s; speech features are NaN", stacklevel=3
         )
-        return SpeechResult(out)
+        return SpeechPrep(out, source)
     activity = voice.voice_activity(y16, RATE)
     if activity.status == "silent" or (activity.status == "ok" and not activity.active.any()):
         warnings.warn(
             f"{source}: audio is silent (speech level {activity.level_db:.0f} dBFS); speech features are NaN",
-            stacklevel=2,
+            stacklevel=3,
         )
         out["qc.speech_ratio"] = 0.0
         out["qc.n_speakers"] = 0.0
         out["qc.patient_speech_s"] = 0.0
-        return SpeechResult(out)
+        return SpeechPrep(out, source)
     if activity.status == "flat":
         warnings.warn(
             f"{source}: audio is a steady sound ({activity.level_db - activity.background_db:.1f} dB between loud "
             "and quiet frames), speech cannot be found; speech features are NaN",
-            stacklevel=2,
+            stacklevel=3,
         )
-        return SpeechResult(out)
+        return SpeechPrep(out, source)
     out["qc.speech_ratio"] = activity.speech_ratio
-    if turns is None:
-        named, method = attribute(diarize(y16, activity), track, source=source)
+    user = turns is not None
+    return SpeechPrep(out, source, y16, activity, turns if user else diarize(y16, activity), user)
+
+
+def finish_speech(prep: SpeechPrep, track: pd.DataFrame | None = None) -> SpeechResult:
+    """Name the patient (by the track's mouth, or speech time) and measure their speech."""
+    from ..speakers.patient import BY_USER, attribute, speaker_masks
+
+    out, source, y16, activity = prep.out.copy(), prep.source, prep.y16, prep.activity
+    if prep.turns is None:
+        return SpeechResult(out)
+    if prep.user_turns:
+        named, method = prep.turns, BY_USER
     else:
-        named, method = turns, BY_USER
+        named, method = attribute(prep.turns, track, source=source)
     n = activity.active.size
     masks = speaker_masks(named, n, activity.hop_s)
     patient = masks.get("patient", np.zeros(n, bool))
