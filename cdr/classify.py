@@ -31,7 +31,7 @@ from scipy.stats import binomtest
 
 from cdr.errors import ParameterError
 
-FEATURE_GROUPS: tuple[str, ...] = ("pupil", "coupling", "pose", "mfcc", "gemaps", "voice", "expr")
+FEATURE_GROUPS: tuple[str, ...] = ("pupil", "coupling", "pose", "mfcc", "gemaps", "voice", "turns", "expr")
 """Groups usable as features, in report order; ``qc`` is never one by default."""
 QC_GROUP = "qc"
 

@@ -37,6 +37,7 @@ ABLATION_SETS: tuple[tuple[str, tuple[str, ...] | None, bool], ...] = (
     ("gemaps", ("gemaps",), False),
     ("mfcc+gemaps", ("mfcc", "gemaps"), False),
     ("voice", ("voice",), False),
+    ("turns", ("turns",), False),
     ("expr", ("expr",), False),
     ("visual+speech", ("pupil", "coupling", "mfcc", "gemaps"), False),
     ("all", None, False),
@@ -115,14 +116,15 @@ def ablation_specs(table: pd.DataFrame, tasks: list[str],
                    permutations: int = DEFAULT_ABLATION_PERMUTATIONS) -> list[Spec]:
     """The ablation's specs for ``tasks``; unrunnable rows carry a note and no groups.
 
-    ``expr`` is left out when the table has no ``expr.`` columns.
+    ``expr`` and ``turns`` are left out when the table has no columns of theirs (no
+    ``--scn``; a table extracted before the ``turns.`` group existed).
     """
     present = set(classify.present_groups(table))
     flip_ok = has_flip_rows(table)
     specs = []
     for task in tasks:
         for name, groups, flip in ABLATION_SETS:
-            if name == "expr" and "expr" not in present:
+            if name in ("expr", "turns") and name not in present:
                 continue
             wanted = tuple(groups) if groups is not None else classify.present_groups(table)
             have = tuple(g for g in wanted if g in present)
