@@ -119,6 +119,18 @@ def main(argv: list[str] | None = None) -> int:
         if code not in (0, 2):
             return code
 
+    from ..synth.checks import gemaps_follows_interviewer
+
+    follow = gemaps_follows_interviewer(pd.read_parquet(s.table_path), pd.read_csv(cohort / "planted.csv"),
+                                        cohort / "videos")
+    lines = ["", "## Does gemaps. follow the interviewer? (SYNTHETIC cohort)", "",
+             "Spearman correlation of the eGeMAPS F0 mean with the interviewer's voice (drawn independently "
+             "of class) and with the patient's own planted pitch:", "",
+             "| measured on | rho with interviewer | p | rho with patient's pitch | n |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['measured on']} | {r['rho_interviewer']:.2f} | {r['p']:.3f} | {r['rho_patient_pitch']:.2f} | "
+              f"{r['n']} |" for _, r in follow.iterrows()]
+    with open(model / "report.md", "a", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
     ablation = pd.read_csv(model / "ablation.csv")
     table = pd.DataFrame({
         "features": ablation["set"], "task": ablation["task"], "n": ablation["n"],
@@ -130,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== ablation (leave-one-subject-out, SYNTHETIC cohort; p from "
           f"{int(ablation['permutations'].iloc[0])} permutations per row)")
     print(table.to_string(index=False))
+    print("\n== does gemaps. follow the interviewer? (F0 mean, Spearman rho; SYNTHETIC cohort)")
+    print(follow.round(3).to_string(index=False))
     print("\n== time per stage")
     for name, secs in timings.items():
         print(f"  {name:55s} {secs:7.1f} s")
