@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from cdr import evaluate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from tables import make_feature_table  # noqa: E402
 
 
 def run_train(features: Path, labels: Path, out: Path, jobs: int, extra: list[str]) -> dict:
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     root = args.out or Path(tempfile.mkdtemp(prefix="cdr-train-bench-"))
     root.mkdir(parents=True, exist_ok=True)
-    table, labels = evaluate.make_feature_table(signal={"coupling": 1.0}, flip=True, expr=True,
+    table, labels = make_feature_table(signal={"coupling": 1.0}, flip=True, expr=True,
                                                 seed=0)
     table.to_parquet(root / "features.parquet")
     labels.reset_index().to_csv(root / "labels.csv", index=False)

@@ -190,7 +190,8 @@ def extract_rows(
 
 
 def extract_recording(path: str | Path, video_id: str | None = None, *, scn: str | None = None,
-                      device: str = "auto") -> pd.Series:
+                      device: str = "auto", width: int | None = None,
+                      stride: int = 1) -> pd.Series:
     """The feature row of one recording (no augmentation), as ``cdr-extract`` computes it."""
-    ex = extract_rows(path, video_id, scn=scn, device=device)
+    ex = extract_rows(path, video_id, scn=scn, device=device, width=width, stride=stride)
     return ex.rows.iloc[0]

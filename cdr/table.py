@@ -29,6 +29,7 @@ import pandas as pd
 from . import __version__, io
 from .errors import CdrError
 from .extract import RecordingError, extract_rows
+from .options import extraction_options
 from .outdir import atomic_write, output_lock
 from .parallel import quiet_worker_restarts
 
@@ -186,6 +187,9 @@ def extract_folder(
         atomic_write(table_path, lambda p: table.to_parquet(p))
         atomic_write(out / "features.csv", lambda p: table.to_csv(p))
         atomic_write(out / "failures.csv", lambda p: fails.to_csv(p, index=False))
+        options_json = json.dumps(dict(extraction_options(scn=scn, width=width, stride=stride),
+                                       augment=sorted(augment)), indent=2) + "\n"
+        atomic_write(out / "extraction.json", lambda p: p.write_text(options_json))
         if messages:
             with open(out / "extract.log", "a", encoding="utf-8") as log:
                 log.writelines(m.replace("\n", " ") + "\n" for m in messages)
