@@ -14,7 +14,9 @@ SYNTHETIC_GROUPS: dict[str, int] = {"pupil": 54, "coupling": 8, "pose": 10, "mfc
 
 def make_feature_table(n_per_class: tuple[int, ...] = (17, 19, 4),
                        signal: dict[str, float] | None = None, flip: bool = False,
-                       expr: bool = False, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       expr: bool = False, seed: int = 0, fps_confound: bool = False,
+                       monotone: dict[str, float] | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A synthetic cohort's feature table and labels, one video per subject.
 
     Parameters
@@ -29,6 +31,12 @@ def make_feature_table(n_per_class: tuple[int, ...] = (17, 19, 4),
         Add a ``<id>#flip`` row per video: the original plus 0.1 SD noise.
     expr : bool
         Add an ``expr.`` group of 24 columns (an SCN with 7 classes).
+    fps_confound : bool
+        Add ``qc.fps``: 30 for CDR 0.5, 25 for CDR 1 and 2 (recording conditions that
+        give the class away).
+    monotone : dict, optional
+        Group -> effect size of a monotone effect: every column of the group shifts by
+        that many SDs per CDR step (0, 1, 2 steps for CDR 0.5, 1, 2).
     seed : int
 
     Returns
@@ -51,12 +59,16 @@ def make_feature_table(n_per_class: tuple[int, ...] = (17, 19, 4),
         x = rng.normal(size=(n, d))
         if signal and g in signal:
             x += signal[g] * rng.normal(size=(len(n_per_class), d))[y]
+        if monotone and g in monotone:
+            x += monotone[g] * y[:, None]
         for j in range(d):
             blocks[f"{g}.f{j}"] = x[:, j]
     blocks["qc.duration_s"] = rng.uniform(60, 180, n)
     blocks["qc.face_ratio"] = rng.uniform(0.8, 1.0, n)
     blocks["qc.audio_present"] = np.ones(n)
     blocks["qc.speech_ratio"] = rng.uniform(0.3, 0.7, n)
+    if fps_confound:
+        blocks["qc.fps"] = np.where(y == 0, 30.0, 25.0)
     table = pd.DataFrame(blocks, index=pd.Index(ids, name="video_id"))
     if flip:
         mirrored = table + 0.1 * rng.normal(size=table.shape)
