@@ -178,3 +178,49 @@ def test_manifest_lists_every_file_and_refuses_an_edit(both, tmp_path):
     (out / "metrics.json").write_text("{}")
     with pytest.raises(ModelFileError, match="metrics.json: changed since run"):
         store.check_folder(out)
+
+
+def _fake_extractor(monkeypatch, row, seen):
+    import sys
+    import types
+
+    module = types.ModuleType("cdr.extract")
+
+    def extract_recording(path, video_id=None, *, scn=None, width=None, stride=1):
+        seen.update(width=width, stride=stride)
+        return row.copy()
+
+    module.extract_recording = extract_recording
+    module.feature_names = lambda *, scn=None, device="auto": list(row.index)
+    monkeypatch.setitem(sys.modules, "cdr.extract", module)
+
+
+def test_predict_uses_the_models_extraction_options_or_names_the_one_that_differs(
+        cohort, tmp_path, monkeypatch, capsys):
+    from cdr import __version__
+
+    folder, table, _ = cohort
+    feats = tmp_path / "features"
+    feats.mkdir()
+    table.to_parquet(feats / "features.parquet")
+    options = {"cdr_version": __version__, "width": 480, "stride": 2, "scn_sha256": None}
+    (feats / "extraction.json").write_text(json.dumps(options))
+    out = tmp_path / "model"
+    assert train.main([str(feats / "features.parquet"), "--labels", str(folder / "labels.csv"),
+                       "-o", str(out), "--task", "binary", "--groups", "coupling", *FAST]) == 0
+    assert json.loads((out / "model_binary.json").read_text())["extraction"] == options
+    seen = {}
+    _fake_extractor(monkeypatch, table.iloc[0], seen)
+    capsys.readouterr()
+    assert predict.main(["clip.mp4", "--model", str(out), "--json"]) == 0
+    assert seen == {"width": 480, "stride": 2}  # extracted as the training table was
+    assert predict.main(["clip.mp4", "--model", str(out), "--scn", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "option scn_sha256 differs" in err and "--scn" in err
+    options["cdr_version"] = "0.0.1"
+    (feats / "extraction.json").write_text(json.dumps(options))
+    assert train.main([str(feats / "features.parquet"), "--labels", str(folder / "labels.csv"),
+                       "-o", str(out), "--task", "binary", "--groups", "coupling", *FAST]) == 0
+    capsys.readouterr()
+    assert predict.main(["clip.mp4", "--model", str(out)]) == 1
+    assert "option cdr_version differs" in capsys.readouterr().err
