@@ -80,8 +80,15 @@ def test_train_writes_consistent_outputs(trained, cohort):
     best = scored[~scored.groups.str.contains(r"\+")].sort_values(
         "balanced_accuracy").groupby("task").tail(1)
     assert set(best.set) == {"coupling"} and (best.balanced_accuracy >= 0.9).all()
+    assert set(ablation.columns) >= {"permutation_p", "permutation_p_fwe"}
+    assert (scored.permutation_p_fwe >= scored.permutation_p).all()
+    assert metrics["confounds"] == []
     report = (trained / "report.md").read_text()
+    assert report.splitlines()[2].startswith("Recording conditions: no quality or recording value")
     for text in ("## Ablation: feature-group sets", "What these numbers can and cannot support",
+                 "is exploratory: it was chosen after seeing the results", "p (family-wise)",
+                 "![reliability diagram, task binary](reliability_binary.png)", "Brier score",
+                 "range of balanced accuracy over the draws",
                  "![confusion matrix, task cdr3](confusion_cdr3.png)", "| s005 | 100% |",
                  "The smallest class, CDR 2, has 4 videos"):
         assert text in report

@@ -224,3 +224,30 @@ def test_predict_uses_the_models_extraction_options_or_names_the_one_that_differ
     capsys.readouterr()
     assert predict.main(["clip.mp4", "--model", str(out)]) == 1
     assert "option cdr_version differs" in capsys.readouterr().err
+
+
+def test_commands_stay_thin_and_light():
+    """cli/train.py and cli/predict.py: short, no command imports another, --help imports nothing heavy."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from cdr.cli import train as train_cli
+    from cdr.model import training
+
+    assert (train_cli.REPEATS, train_cli.PERMUTATIONS, train_cli.ABLATION_PERMUTATIONS) == (
+        training.DEFAULT_REPEATS, training.DEFAULT_PERMUTATIONS,
+        training.DEFAULT_ABLATION_PERMUTATIONS)
+    cli = Path(train_cli.__file__).parent
+    for name in ("train.py", "predict.py"):
+        assert len((cli / name).read_text().splitlines()) <= 120
+    for path in cli.glob("*.py"):
+        text = path.read_text()
+        others = [m.stem for m in cli.glob("*.py") if m.stem not in ("__init__", path.stem)]
+        assert not any(f"cli.{o} import" in text or f"from . import {o}" in text
+                       or f"cli import {o}" in text for o in others), path
+    code = ("import sys; from cdr.cli import train, predict; "
+            "print(sorted(m for m in ('numpy', 'pandas', 'sklearn', 'scipy', 'torch') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
