@@ -4,7 +4,7 @@ SYNTHETIC DATA (:mod:`cdr.synth.cohort`): a public photograph re-rendered with p
 head, gaze and blink motion, and synthetic interview speech; no patient is involved.
 
 - A **null cohort** (every effect 0, the study's 17/19/4 split) scores at chance in both
-  tasks: accuracy inside the binomial chance band of ``tests/test_classify.py``,
+  tasks: accuracy inside the binomial chance band of ``tests/test_model_evaluate.py``,
   balanced accuracy inside the same model's band for balanced accuracy, and a
   permutation p that is not small.
 - A cohort with **one strong planted marker** (d = -8, all others 0) is found by the
@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import binom
-from test_classify import chance_band
+from test_model_evaluate import chance_band
 
 from cdr.cli import train
 from cdr.model import ablation as abl
@@ -77,14 +77,14 @@ NULL_PERMUTATIONS = 99  # p resolution 0.01: p > 0.01 fails 1 % of null cohorts
 ABLATION_PERMUTATIONS = 19  # the smallest p is 0.05
 REPEATS = 5  # rebalanced draws per evaluation (cdr-train's default is 20)
 TASKS = ("cdr3", "binary")
-SPEECH_GROUPS = {"mfcc", "gemaps", "voice"}
+SPEECH_GROUPS = {"mfcc", "gemaps", "voice", "turns"}
 
 
 def balanced_chance_band(y_true: np.ndarray, y_pred: np.ndarray, k: int,
                          level: float = 0.99) -> tuple[float, float]:
     """Central ``level`` interval of balanced accuracy for predictions that ignore the features.
 
-    The model of :func:`test_classify.chance_band`: each video is predicted class ``c``
+    The model of :func:`test_model_evaluate.chance_band`: each video is predicted class ``c``
     with probability ``q_c``, the share of predictions ``c``, whatever its true class. The
     recall of class ``c`` is then Binomial(n_c, q_c) / n_c, independently per class, and
     balanced accuracy their mean; its exact distribution is enumerated here.

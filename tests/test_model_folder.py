@@ -186,8 +186,8 @@ def _fake_extractor(monkeypatch, row, seen):
 
     module = types.ModuleType("cdr.extract")
 
-    def extract_recording(path, video_id=None, *, scn=None, width=None, stride=1):
-        seen.update(width=width, stride=stride)
+    def extract_recording(path, video_id=None, *, scn=None, width=None, stride=1, face="auto"):
+        seen.update(width=width, stride=stride, face=face)
         return row.copy()
 
     module.extract_recording = extract_recording
@@ -203,7 +203,8 @@ def test_predict_uses_the_models_extraction_options_or_names_the_one_that_differ
     feats = tmp_path / "features"
     feats.mkdir()
     table.to_parquet(feats / "features.parquet")
-    options = {"cdr_version": __version__, "width": 480, "stride": 2, "scn_sha256": None}
+    options = {"cdr_version": __version__, "width": 480, "stride": 2, "face": "left",
+               "scn_sha256": None}
     (feats / "extraction.json").write_text(json.dumps(options))
     out = tmp_path / "model"
     assert train.main([str(feats / "features.parquet"), "--labels", str(folder / "labels.csv"),
@@ -213,7 +214,7 @@ def test_predict_uses_the_models_extraction_options_or_names_the_one_that_differ
     _fake_extractor(monkeypatch, table.iloc[0], seen)
     capsys.readouterr()
     assert predict.main(["clip.mp4", "--model", str(out), "--json"]) == 0
-    assert seen == {"width": 480, "stride": 2}  # extracted as the training table was
+    assert seen == {"width": 480, "stride": 2, "face": "left"}  # as the training table was
     assert predict.main(["clip.mp4", "--model", str(out), "--scn", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "option scn_sha256 differs" in err and "--scn" in err

@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         from cdr.options import extraction_options
 
         given = extraction_options(scn=args.scn, width=trained.get("width"),
-                                   stride=trained.get("stride") or 1)
+                                   stride=trained.get("stride") or 1,
+                                   face=trained.get("face") or "auto")
         mismatch = extraction_mismatch(predictor.extraction, given)
         if mismatch:
             raise CdrError(f"{args.model}: {mismatch}; " + (
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                   "checkpoint given to cdr-extract, or they are imputed", file=sys.stderr)
         predictor.check_features(feature_names(scn=args.scn), args.model, args.scn)
         row = extract_recording(Path(args.recording), video_id=None, scn=args.scn,
-                                width=given["width"], stride=given["stride"])
+                                width=given["width"], stride=given["stride"],
+                                face=given["face"])
     except CdrError as exc:
         print(f"cdr-predict: error: {exc}", file=sys.stderr)
         return 1
