@@ -8,7 +8,9 @@ decode (:mod:`cdr.io`) -> face track (:mod:`cdr.face.track`) -> feature groups
 
 from __future__ import annotations
 
+import threading
 import warnings
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -40,11 +42,14 @@ class Extraction:
         The per-frame face track (None for audio-only recordings).
     warnings : list of str
         What could not be measured, one line each.
+    turns : pd.DataFrame or None
+        The speaker turns the speech groups used (``start_s``, ``end_s``, ``speaker``).
     """
 
     rows: pd.DataFrame
     track: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    turns: pd.DataFrame | None = None
 
 
 class RecordingError(CdrError):
@@ -87,6 +92,7 @@ def extract_rows(
     stride: int = 1,
     crop_rate: float = 2.0,
     face: str = "auto",
+    turns: str | Path | None = None,
 ) -> Extraction:
     """Extract every feature group of one recording.
 
@@ -105,6 +111,10 @@ def extract_rows(
         Decoder scaling and frame stride (see :func:`cdr.io.iter_frames`).
     face : str
         Whose face is the patient's (:data:`cdr.face.select.FACE_CHOICES`).
+    turns : path-like, optional
+        The user's RTTM turns file for this recording (speakers ``patient`` and
+        ``interviewer``); it replaces the automatic turns. A bad file fails the
+        recording (stage ``turns``) rather than being silently replaced by diarization.
 
     Raises
     ------
@@ -112,7 +122,7 @@ def extract_rows(
         The recording cannot be used at all; the message names the file and what to do.
     """
     from .features.augment import flip_track, flipped_id
-    from .features.speech import speech_features
+    from .features.speech import finish_speech
     from .features.visual import visual_features
 
     path = Path(path)
@@ -124,7 +134,6 @@ def extract_rows(
 
     if face not in FACE_CHOICES:
         raise RecordingError("options", f"face={face!r} is unknown; use one of {', '.join(FACE_CHOICES)}")
-    names = feature_names(scn=scn, device=device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -134,44 +143,46 @@ def extract_rows(
         except Exception as exc:  # anything else PyAV may raise on a hostile file
             raise RecordingError("open", f"{path}: cannot be opened ({type(exc).__name__}: {exc}); check the file") from exc
 
+        # The speech groups need no frame: they run beside the tracking, in a thread (FaceMesh,
+        # FFmpeg and openSMILE release the GIL), and are joined before the row is built.
+        speech_job = _background(_speech, path, turns, info.duration_s)
         track = None
         visual = expr = None
         flipped_visual = flipped_expr = None
-        if info.has_video:
-            from .face.track import track_video
-
-            try:
-                ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0, face=face)
-            except CdrError as exc:
-                raise RecordingError("decode", str(exc)) from exc
-            track = ft.frames
-            if len(track) == 0:
-                raise RecordingError("decode", f"{path}: no video frame could be decoded; re-encode the file")
-            visual = visual_features(track)
-            if "flip" in augment:
-                flipped_visual = visual_features(flip_track(track))
-            if scn:
-                emb = load_embedder(str(scn), device)
-                expr = emb.summarise(ft.crops, ft.crop_times)
-                if "flip" in augment:
-                    flipped_expr = emb.summarise(np.ascontiguousarray(ft.crops[:, :, ::-1]), ft.crop_times)
-
         try:
-            y = io.read_audio(path)
-        except NoAudioError:
-            y = None
-        except InputError as exc:
-            warnings.warn(f"{path}: audio unusable ({exc}); speech groups are NaN")
-            y = None
-        speech = speech_features(y, io.AUDIO_RATE, source=str(path))
+            if info.has_video:
+                from .face.track import track_video
+
+                try:
+                    ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0, face=face)
+                except CdrError as exc:
+                    raise RecordingError("decode", str(exc)) from exc
+                track = ft.frames
+                if len(track) == 0:
+                    raise RecordingError("decode", f"{path}: no video frame could be decoded; re-encode the file")
+                visual = visual_features(track)
+                if "flip" in augment:
+                    flipped_visual = visual_features(flip_track(track))
+                if scn:
+                    emb = load_embedder(str(scn), device)
+                    expr = emb.summarise(ft.crops, ft.crop_times)
+                    if "flip" in augment:
+                        flipped_expr = emb.summarise(np.ascontiguousarray(ft.crops[:, :, ::-1]), ft.crop_times)
+        except BaseException:
+            speech_job.exception()  # let the thread finish; the video's error is the one reported
+            raise
+        n_audio, prep = speech_job.result()  # its warnings land in ``caught`` too; its errors surface here
+        result = finish_speech(prep, track)  # the face's mouth may name the patient
+        speech = result.values
+        names = feature_names(scn=scn, device=device)
 
         qc = pd.Series(np.nan, index=QC_NAMES)
         n_frames = len(track) if track is not None else 0
         duration = info.duration_s
         if track is not None and n_frames > 1 and not np.isfinite(duration):
             duration = float(track["t"].iloc[-1] - track["t"].iloc[0])
-        if y is not None and not np.isfinite(duration):
-            duration = len(y) / io.AUDIO_RATE
+        if n_audio and not np.isfinite(duration):
+            duration = n_audio / io.AUDIO_RATE
         qc["qc.duration_s"] = duration
         qc["qc.fps"] = info.fps
         qc["qc.width"], qc["qc.height"] = (info.width, info.height) if info.has_video else (np.nan, np.nan)
@@ -197,7 +208,46 @@ def extract_rows(
         rows[flipped_id(video_id)] = row(flipped_visual, flipped_expr)
     table = pd.DataFrame(rows).T.astype(float)
     table.index.name = "video_id"
-    return Extraction(rows=table, track=track, warnings=messages)
+    return Extraction(rows=table, track=track, warnings=messages, turns=result.turns)
+
+
+def _speech(path: Path, turns: str | Path | None, duration_s: float):
+    """Decode the audio track, read the user's turns or diarize: ``(n_samples, SpeechPrep)``."""
+    from .features.speech import prepare_speech
+
+    try:
+        y = io.read_audio(path)
+    except NoAudioError:
+        y = None
+    except InputError as exc:
+        warnings.warn(f"{path}: audio unusable ({exc}); speech groups are NaN")
+        y = None
+    user_turns = None
+    if turns is not None:
+        from .speakers.rttm import read_rttm
+
+        audio_s = len(y) / io.AUDIO_RATE if y is not None else duration_s
+        try:
+            user_turns = read_rttm(turns, duration_s=audio_s if np.isfinite(audio_s) else None)
+        except CdrError as exc:
+            raise RecordingError("turns", str(exc)) from exc
+        if not (user_turns["speaker"] == "patient").any():
+            raise RecordingError("turns", f"{turns}: names no 'patient' segment; add the patient's turns")
+    return (0 if y is None else len(y)), prepare_speech(y, io.AUDIO_RATE, source=str(path), turns=user_turns)
+
+
+def _background(fn, *args) -> Future:
+    """Run ``fn(*args)`` in a thread of its own; ``.result()`` joins it (and re-raises its error)."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to the caller, which re-raises it
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="cdr-speech", daemon=True).start()
+    return future
 
 
 def extract_recording(path: str | Path, video_id: str | None = None, *, scn: str | None = None,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
+from .blocks import in_blocks
 from .voice import frame_params
 
 KINDS = ("", "_d1", "_d2")
@@ -64,8 +65,11 @@ def mfcc_frames(y: np.ndarray, sr: int, *, n_mfcc: int = 13, n_mels: int = 40) -
         raise ParameterError(f"n_mels={n_mels} must be at least n_mfcc={n_mfcc}")
     frame, hop = frame_params(sr)
     n_fft = int(2 ** np.ceil(np.log2(frame)))
-    mel = librosa.feature.melspectrogram(
-        y=y, sr=sr, n_fft=n_fft, win_length=frame, hop_length=hop, n_mels=int(n_mels), center=True, power=2.0
+    mel = in_blocks(  # centred frames, a block at a time (bounded memory on long recordings)
+        lambda chunk: librosa.feature.melspectrogram(
+            y=chunk, sr=sr, n_fft=n_fft, win_length=frame, hop_length=hop, n_mels=int(n_mels), center=False, power=2.0
+        ),
+        y, frame_length=n_fft, hop=hop,
     )
     c = librosa.feature.mfcc(S=librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None), n_mfcc=int(n_mfcc))
     if c.shape[1] < 3:
@@ -82,6 +86,7 @@ def mfcc_features(
     sr: int,
     *,
     active: np.ndarray | None = None,
+    within: np.ndarray | None = None,
     n_mfcc: int = 13,
     n_mels: int = 40,
     source: str = "audio",
@@ -97,6 +102,9 @@ def mfcc_features(
     active : np.ndarray [shape=(n_frames,), dtype=bool], optional
         Speech frames from :func:`cdr.features.voice.voice_activity` on the same ``y``.
         Without it (or with no active frame) the ``_active`` columns are NaN, with a warning.
+    within : np.ndarray [shape=(n_frames,), dtype=bool], optional
+        The frames of one speaker's turns (e.g. the patient's): the ``_all`` columns are
+        taken over these frames instead of the whole recording.
     n_mfcc, n_mels : int
         Number of coefficients and of mel bands.
     source : str
@@ -111,6 +119,10 @@ def mfcc_features(
     feats = mfcc_frames(y, sr, n_mfcc=n_mfcc, n_mels=n_mels)
     n = feats.shape[2]
     masks = {"all": np.ones(n, bool)}
+    if within is not None:
+        w = np.asarray(within, bool)[:n]
+        masks["all"] = np.zeros(n, bool)
+        masks["all"][: w.size] = w
     if active is not None and np.asarray(active).any():
         mask = np.zeros(n, bool)
         a = np.asarray(active, bool)[:n]

@@ -40,13 +40,15 @@ at a lag of 2-14 ms (F0 70-500 Hz); the autocorrelation is the inverse FFT of a
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import librosa
 import numpy as np
 import pandas as pd
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks, get_window
+
+from .blocks import in_blocks
 
 NAMES: list[str] = [
     "voice.speech_ratio",
@@ -120,7 +122,8 @@ def voice_activity(
         One boolean per 10 ms frame and the levels behind it (see the module docstring).
     """
     frame, hop = frame_params(sr)
-    rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop, center=True)[0]
+    rms = in_blocks(lambda chunk: librosa.feature.rms(y=chunk, frame_length=frame, hop_length=hop, center=False)[0],
+                    y, frame_length=frame, hop=hop)
     db = 20.0 * np.log10(np.maximum(rms.astype(np.float64), 10.0 ** (FLOOR_DB / 20.0)))
     level, background = (float(v) for v in np.percentile(db, [95, 10]))
     threshold = max(background + 0.3 * (level - background), level - 35.0)
@@ -159,16 +162,19 @@ def _drop_short_runs(mask: np.ndarray, value: bool, min_len: int, *, interior_on
     return out
 
 
-def pauses(activity: Activity, *, min_pause: float = 0.25) -> np.ndarray:
+def pauses(activity: Activity, *, min_pause: float = 0.25, within: np.ndarray | None = None) -> np.ndarray:
     """Pauses between speech, as ``[[start_s, end_s], ...]`` (shape ``(n_pauses, 2)``, seconds).
 
     Times are frame boundaries: a run of frames ``i..j-1`` spans ``i*hop_s .. j*hop_s``.
+    With ``within`` (a frame mask, e.g. the patient's turns), only pauses lying wholly
+    inside it count.
     """
     starts, ends, values = _runs(activity.active)
     out = [
         (s * activity.hop_s, e * activity.hop_s)
         for i, (s, e, v) in enumerate(zip(starts, ends, values))
         if not v and 0 < i < len(starts) - 1 and (e - s) * activity.hop_s >= min_pause - 1e-9
+        and (within is None or bool(np.asarray(within[s:e]).all()))
     ]
     return np.asarray(out, dtype=float).reshape(-1, 2)
 
@@ -203,11 +209,11 @@ def voiced_frames(
     window = get_window("hann", win)
     w_acf = np.fft.irfft(np.abs(np.fft.rfft(window, n=n_fft)) ** 2, n=n_fft)
     lo, hi = int(sr / 500), min(int(sr / 70), win // 2)
-    padded = np.pad(np.asarray(y, dtype=np.float64), (win // 2, win // 2 + 1))
+    padded = np.pad(np.asarray(y), (win // 2, win // 2 + 1))  # widened to float64 a block at a time below
     out = np.zeros(frames.size, bool)
     for c in range(0, frames.size, 4096):  # bounded memory on long recordings
         starts = frames[c : c + 4096] * hop
-        seg = padded[np.minimum(starts[:, None] + np.arange(win), padded.size - 1)] * window
+        seg = padded[np.minimum(starts[:, None] + np.arange(win), padded.size - 1)].astype(np.float64) * window
         acf = np.fft.irfft(np.abs(np.fft.rfft(seg, n=n_fft, axis=1)) ** 2, n=n_fft, axis=1)
         norm = acf[:, lo:hi] / np.maximum(acf[:, :1], 1e-20) / (w_acf[lo:hi] / w_acf[0])
         out[c : c + 4096] = norm.max(axis=1) > threshold
@@ -220,10 +226,14 @@ def syllable_nuclei(
     """Times (s) of syllable nuclei: prominent band-intensity peaks in active, voiced frames."""
     frame, hop = frame_params(sr)
     n_fft = int(2 ** np.ceil(np.log2(frame)))
-    power = np.abs(librosa.stft(y, n_fft=n_fft, win_length=frame, hop_length=hop, center=True)) ** 2
     freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
     sel = (freqs >= band[0]) & (freqs <= min(band[1], sr / 2))
-    env = 10.0 * np.log10(np.maximum(power[sel].sum(axis=0), 1e-10))
+    band_power = in_blocks(  # centred frames, a block at a time (bounded memory on long recordings)
+        lambda chunk: (np.abs(librosa.stft(chunk, n_fft=n_fft, win_length=frame, hop_length=hop, center=False)) ** 2)[sel]
+        .sum(axis=0),
+        y, frame_length=n_fft, hop=hop,
+    )
+    env = 10.0 * np.log10(np.maximum(band_power, 1e-10))
     env = uniform_filter1d(env, size=3, mode="nearest")
     n = min(env.size, activity.active.size)
     peaks, _ = find_peaks(env[:n], prominence=4.0, distance=max(1, int(round(0.08 / activity.hop_s))))
@@ -233,7 +243,8 @@ def syllable_nuclei(
 
 
 def voice_features(
-    y: np.ndarray, sr: int, activity: Activity | None = None, *, min_pause: float = 0.25, source: str = "audio"
+    y: np.ndarray, sr: int, activity: Activity | None = None, *, min_pause: float = 0.25, source: str = "audio",
+    within: np.ndarray | None = None,
 ) -> pd.Series:
     """The ``voice.`` group for one recording.
 
@@ -247,6 +258,9 @@ def voice_features(
         A VAD result for ``y`` (computed here if not given).
     source : str
         Name of the recording, for warnings.
+    within : np.ndarray [shape=(n_frames,), dtype=bool], optional
+        One speaker's turns (e.g. the patient's): only their active frames count as speech,
+        the speech ratio is taken over these frames, and only pauses wholly inside count.
 
     Returns
     -------
@@ -258,13 +272,19 @@ def voice_features(
     out = pd.Series(np.nan, index=NAMES, dtype=float)
     if activity is None:
         activity = voice_activity(y, sr, min_pause=min_pause)
+    if within is not None and activity.status == "ok":
+        w = np.asarray(within, bool)[: activity.active.size]
+        within = np.zeros(activity.active.size, bool)
+        within[: w.size] = w
+        activity = replace(activity, active=activity.active & within)
     if activity.status != "ok" or not activity.active.any():
         warnings.warn(f"{source}: no speech activity ({activity.status}); voice features are NaN", stacklevel=2)
         return out
-    out["voice.speech_ratio"] = activity.speech_ratio
+    out["voice.speech_ratio"] = activity.speech_ratio if within is None else float(
+        activity.active.sum() / max(within.sum(), 1))
     idx = np.flatnonzero(activity.active)
     span_s = (idx[-1] + 1 - idx[0]) * activity.hop_s
-    found = pauses(activity, min_pause=min_pause)
+    found = pauses(activity, min_pause=min_pause, within=within)
     durations = found[:, 1] - found[:, 0]
     out["voice.pauses_per_min"] = durations.size / (span_s / 60.0)
     if durations.size:
