@@ -69,9 +69,11 @@ def feature_names(*, scn: str | None = None, device: str = "auto") -> list[str]:
     from .features.visual import VISUAL_NAMES
 
     expr = load_embedder(str(scn), device).names if scn else []
+    from .features.audio_qc import NAMES as AUDIO_QC_NAMES
+
     speech = [n for n in SPEECH_NAMES if not n.startswith("qc.")]
     speech_qc = [n for n in SPEECH_NAMES if n.startswith("qc.")]
-    return list(VISUAL_NAMES) + speech + list(expr) + QC_NAMES + speech_qc
+    return list(VISUAL_NAMES) + speech + list(expr) + QC_NAMES + speech_qc + AUDIO_QC_NAMES
 
 
 def extract_rows(
@@ -106,6 +108,7 @@ def extract_rows(
     RecordingError
         The recording cannot be used at all; the message names the file and what to do.
     """
+    from .features import audio_qc
     from .features.augment import flip_track, flipped_id
     from .features.speech import speech_features
     from .features.visual import visual_features
@@ -124,6 +127,9 @@ def extract_rows(
             raise RecordingError("open", str(exc)) from exc
         except Exception as exc:  # anything else PyAV may raise on a hostile file
             raise RecordingError("open", f"{path}: cannot be opened ({type(exc).__name__}: {exc}); check the file") from exc
+        if info.still_image:
+            raise RecordingError("open", f"{path}: is a still image ({info.codec}), not a recording; "
+                                 "remove it from the input folder")
 
         track = None
         visual = expr = None
@@ -147,8 +153,14 @@ def extract_rows(
                 if "flip" in augment:
                     flipped_expr = emb.summarise(np.ascontiguousarray(ft.crops[:, :, ::-1]), ft.crop_times)
 
+        meter = audio_qc.AudioMeter()
         try:
-            y = io.read_audio(path)
+            stream = 0
+            if info.audio_streams > 1:
+                stream = audio_qc.pick_stream(
+                    info.audio_streams, lambda i: io.read_audio(path, stream=i, max_s=audio_qc.PICK_S),
+                    io.AUDIO_RATE, source=str(path))
+            y = io.read_audio(path, stream=stream, meter=meter)
         except NoAudioError:
             y = None
         except InputError as exc:
@@ -169,12 +181,16 @@ def extract_rows(
         qc["qc.n_frames"] = n_frames
         qc["qc.video_present"] = float(info.has_video)
         qc["qc.face_ratio"] = float(track["face"].mean()) if track is not None else np.nan
+        video_s = np.nan
+        if track is not None and n_frames > 1:
+            video_s = float(track["t"].iloc[-1] + np.median(np.diff(track["t"].to_numpy())))
+        audio = audio_qc.audio_quality(y, io.AUDIO_RATE, meter, video_s, source=str(path))
 
     messages = [f"{video_id}: {w.message}" for w in caught]
     qc["qc.n_warnings"] = len(messages)
 
     def row(vis, ex) -> pd.Series:
-        parts = [speech, qc]
+        parts = [speech, qc, audio]
         if vis is not None:
             parts.append(vis)
         if ex is not None:
