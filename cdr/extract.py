@@ -129,7 +129,7 @@ def extract_rows(
             raise RecordingError("open", f"{path}: cannot be opened ({type(exc).__name__}: {exc}); check the file") from exc
         if info.still_image:
             raise RecordingError("open", f"{path}: is a still image ({info.codec}), not a recording; "
-                                 "remove it from the input folder")
+                                 "use a video or audio recording")
 
         track = None
         visual = expr = None

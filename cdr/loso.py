@@ -135,7 +135,8 @@ def build_design(table: pd.DataFrame, labels: pd.DataFrame, task: str | Task,
         if n < 3:
             raise ParameterError(
                 f"task {task.name}: class CDR {name} has {n} subject(s); leave-one-subject-out "
-                "needs at least 3 per class (use --task binary, or add subjects)")
+                "needs at least 3 per class ("
+                + ("add subjects)" if task.name == "binary" else "use --task binary, or add subjects)"))
     tested = np.flatnonzero(~aug)
     first_row = np.full(names.size, -1)
     for r in tested[::-1]:

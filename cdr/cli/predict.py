@@ -21,6 +21,7 @@ import pandas as pd
 from cdr.classify import TASKS, decide
 from cdr.errors import CdrError, ModelFileError
 from cdr.modelio import load_model, model_paths
+from cdr.cli import describe
 
 MIN_DURATION_S = 10.0
 """Recordings shorter than this are refused (seconds)."""
@@ -180,9 +181,9 @@ def _print_text(out: dict) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cdr-predict", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="cdr-predict", description=describe(__doc__))
     p.add_argument("recording", help="a video or audio file")
-    p.add_argument("--model", required=True, help="MODEL_DIR written by cdr-train")
+    p.add_argument("--model", metavar="MODEL_DIR", required=True, help="folder written by cdr-train")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--scn", help="SCN checkpoint, for models trained with expr features")
     p.add_argument("--min-duration", type=float, default=MIN_DURATION_S,
@@ -193,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cdr-predict``; returns the exit status (2: refused by QC)."""
     args = build_parser().parse_args(argv)
+    if Path(args.recording).is_dir():
+        print(f"cdr-predict: error: {args.recording}: is a folder; cdr-predict scores one recording, "
+              "pass a video or audio file (cdr-extract takes a folder)", file=sys.stderr)
+        return 1
     try:
         models = load_models(args.model)
         if not args.scn and any("expr" in card["groups"] for _, card in models.values()):

@@ -22,6 +22,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from cdr import classify, evaluate, loso, modelio, report
+from cdr.cli import describe
 from cdr.errors import CdrError, InputError, ParameterError
 from cdr.labels import read_labels
 from cdr.outdir import atomic_write, output_lock
@@ -126,10 +127,10 @@ def _save_final(task: str, table, labels, groups, flip, seed, out: Path, hashes:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cdr-train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="cdr-train", description=describe(__doc__))
     p.add_argument("features", help="features.parquet (or .csv) from cdr-extract")
     p.add_argument("--labels", required=True, help="CSV: video_id, cdr[, subject_id]")
-    p.add_argument("-o", "--out", required=True, help="output folder (created)")
+    p.add_argument("-o", "--out", metavar="MODEL_DIR", required=True, help="output folder (created)")
     p.add_argument("--task", choices=["cdr3", "binary", "both"], default="both")
     p.add_argument("--groups", help="comma-separated feature groups (default: every group "
                                     "present except qc)")
