@@ -56,6 +56,8 @@ class ExtractSummary:
     seconds: float
     media_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    #: One line when the recordings come from different cameras (frame rates or sizes), else None.
+    cameras: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,13 +65,14 @@ class ExtractSummary:
         return self.n_done + self.n_cached > 0
 
 
-def options_key(*, scn: str | None, augment: tuple[str, ...], width: int | None, stride: int) -> str:
+def options_key(*, scn: str | None, augment: tuple[str, ...], width: int | None, stride: int,
+                face: str = "auto") -> str:
     """A digest of everything that changes a recording's features."""
     h = hashlib.sha256()
     if scn:
         model = Path(scn) / "model.pt" if Path(scn).is_dir() else Path(scn)
         h.update(model.read_bytes() if model.exists() else str(scn).encode())
-    h.update(json.dumps([__version__, sorted(augment), width, stride]).encode())
+    h.update(json.dumps([__version__, sorted(augment), width, stride] + ([face] if face != "auto" else [])).encode())
     return h.hexdigest()[:16]
 
 
@@ -173,6 +176,7 @@ def extract_folder(
     keep_tracks: bool = False,
     width: int | None = None,
     stride: int = 1,
+    face: str = "auto",
     progress: bool = True,
     worker_timeout_s: float = WORKER_TIMEOUT_S,
 ) -> ExtractSummary:
@@ -204,8 +208,9 @@ def extract_folder(
     if not recordings:
         return ExtractSummary(0, 0, 0, pd.DataFrame(columns=FAILURE_COLUMNS), out / "features.parquet", 0.0)
     unique, refused = split_collisions(recordings)
-    key = options_key(scn=scn, augment=augment, width=width, stride=stride)
-    options = dict(scn=str(scn) if scn else None, device=device, augment=tuple(augment), width=width, stride=stride)
+    key = options_key(scn=scn, augment=augment, width=width, stride=stride, face=face)
+    options = dict(scn=str(scn) if scn else None, device=device, augment=tuple(augment), width=width, stride=stride,
+                   face=face)
     with output_lock(out, command="cdr-extract"):
         done: dict[str, pd.DataFrame] = {}
         logged: dict[str, list[str]] = {}
@@ -233,7 +238,7 @@ def extract_folder(
                    desc="cdr-extract", dynamic_ncols=True)
         try:
             with parallel_config(**backend), quiet_worker_restarts():
-                results = Parallel(return_as="generator_unordered")(tasks) if todo else iter(())
+                results = Parallel(return_as="generator_unordered")(tasks) if todo else (r for r in ())
                 by_id = {r.video_id: r for r in todo}
                 try:
                     for vid, status, result in results:
@@ -254,19 +259,47 @@ def extract_folder(
             if client is not None:
                 client.close()
         table = _assemble(done)
+        cameras = mixed_cameras(table)
+        if cameras:
+            messages.append(cameras)
         fails = pd.DataFrame(failures, columns=FAILURE_COLUMNS).sort_values("video_id", kind="stable")
         table_path = out / "features.parquet"
         atomic_write(table_path, table.to_parquet())
         atomic_write(out / "features.csv", table.to_csv().encode())
         atomic_write(out / "failures.csv", fails.to_csv(index=False).encode())
         log = "".join(m.replace("\n", " ") + "\n" for vid in sorted(done) for m in logged.get(vid, []))
+        if cameras:
+            log += cameras + "\n"
         if log or (out / "extract.log").exists():
             atomic_write(out / "extract.log", log.encode())
     return ExtractSummary(
         n_inputs=len(recordings), n_done=len(done) - n_cached, n_cached=n_cached, failures=fails,
         table_path=table_path, seconds=time.perf_counter() - t0, media_seconds=media_seconds,
-        warnings=messages,
+        warnings=messages, cameras=cameras,
     )
+
+
+def mixed_cameras(table: pd.DataFrame) -> str | None:
+    """One line naming the frame rates and frame sizes of a batch's videos, if they differ.
+
+    Counts are recordings (mirrored ``#flip`` rows are not counted again); rates
+    are rounded to 0.01 fps. None when every video shares one rate and one size.
+    """
+    cols = ["qc.fps", "qc.width", "qc.height"]
+    if table.empty or any(c not in table.columns for c in cols):
+        return None
+    v = table.loc[~table.index.astype(str).str.endswith("#flip"), cols].dropna()
+    if v.empty:
+        return None
+    rates = v["qc.fps"].round(2).value_counts().sort_index()
+    sizes = (v["qc.width"].astype(int).astype(str) + "x" + v["qc.height"].astype(int).astype(str)).value_counts()
+    if len(rates) < 2 and len(sizes) < 2:
+        return None
+    rate_s = ", ".join(f"{r:g} fps x{n}" for r, n in rates.items())
+    size_s = ", ".join(f"{s} x{n}" for s, n in sizes.sort_index().items())
+    return (f"mixed cameras: {len(v)} videos at {len(rates)} frame rate(s) ({rate_s}) and "
+            f"{len(sizes)} frame size(s) ({size_s}); check qc.fps, qc.width and qc.height "
+            "against the class before trusting visual features")
 
 
 def _store(out: Path, rec: io.Recording, key: str, result, keep_tracks: bool) -> None:

@@ -21,8 +21,10 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads in main(), so that --help answers at once
+    import pandas as pd
 
 from . import describe
 
@@ -54,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--permutations", type=int, default=200, help="label permutations for the p-values")
     ap.add_argument("--scn-epochs", type=int, default=6, help="epochs of the demo expression network")
     args = ap.parse_args(argv)
+
+    import pandas as pd
 
     from ..synth.cohort import config_from_mapping, generate_cohort
     from ..synth.expressions import build_expression_set

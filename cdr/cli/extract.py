@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import CdrError, DiskFullError
 from ..parallel import interruptible
@@ -30,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-tracks", action="store_true", help="also write OUT/tracks/<video_id>.parquet")
     p.add_argument("--width", type=int, help="scale frames to this width in the decoder (default: native)")
     p.add_argument("--stride", type=int, default=1, help="track every n-th frame (default 1; see BENCHMARKS.md)")
+    p.add_argument("--face", default="auto", choices=["auto", "largest", "center", "left", "right"],
+                   help="whose face is the patient's: auto (default) takes the face present in most of the "
+                   "first 10 s, the largest on ties; largest, center, left or right pick by size or place")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -38,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.jobs < 1:
         print(f"cdr-extract: --jobs={args.jobs} must be at least 1", file=sys.stderr)
+        return 2
+    if not Path(args.folder).is_dir():  # before the heavy imports, so that a bad path answers at once
+        print(f"cdr-extract: {args.folder}: not a folder; pass the folder that holds the recordings", file=sys.stderr)
         return 2
     with interruptible("cdr-extract", then=RESUME):
         return _run(args)
@@ -50,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
         s = extract_folder(
             args.folder, args.out, jobs=args.jobs, scheduler=args.scheduler, scn=args.scn,
             device=args.device, augment=tuple(args.augment), keep_tracks=args.keep_tracks,
-            width=args.width, stride=args.stride, progress=not args.quiet,
+            width=args.width, stride=args.stride, face=args.face, progress=not args.quiet,
         )
     except DiskFullError as exc:
         print(f"cdr-extract: {exc}; {RESUME}", file=sys.stderr)
@@ -67,6 +74,8 @@ def _run(args: argparse.Namespace) -> int:
         f"{s.n_inputs} recordings: {s.n_done} extracted, {s.n_cached} already done, "
         f"{len(s.failures)} failed ({s.seconds:.1f} s{rate})"
     )
+    if s.cameras:
+        print(s.cameras)
     if s.warnings:
         print(f"{len(s.warnings)} warnings, see {s.table_path.parent / 'extract.log'}")
     if len(s.failures):
