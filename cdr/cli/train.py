@@ -26,6 +26,7 @@ from cdr.cli import describe
 from cdr.errors import CdrError, InputError, ParameterError
 from cdr.labels import read_labels
 from cdr.outdir import atomic_write, output_lock
+from cdr.parallel import interruptible, local_workers
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -224,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cdr-train``; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        run(args)
+        with interruptible("cdr-train", then="every file written is whole; rerun the same command to train again"), \
+                local_workers():
+            run(args)
     except CdrError as exc:
         print(f"cdr-train: error: {exc}", file=sys.stderr)
         return 1

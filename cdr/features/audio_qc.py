@@ -204,8 +204,7 @@ def pick_stream(n_streams: int, read: Callable[[int], np.ndarray], sr: int, *, s
     return best
 
 
-def audio_quality(y: np.ndarray | None, sr: int, meter: AudioMeter | None, video_length_s: float,
-                  *, source: str) -> pd.Series:
+def audio_quality(y: np.ndarray | None, sr: int, meter: AudioMeter | None, *, source: str) -> pd.Series:
     """The ``qc.`` values of :data:`NAMES` for one recording, with their warnings.
 
     Parameters
@@ -214,8 +213,11 @@ def audio_quality(y: np.ndarray | None, sr: int, meter: AudioMeter | None, video
         The decoded mono track at ``sr`` Hz; None without an audio track.
     meter : AudioMeter or None
         The meter that watched the decoding.
-    video_length_s : float
-        Length of the video stream in seconds; NaN for audio-only files.
+
+    Returns
+    -------
+    pd.Series
+        Indexed by :data:`NAMES`; ``qc.av_length_diff_s`` is left NaN (see :func:`av_length_diff`).
     """
     from .voice import frame_params, voice_activity
 
@@ -239,10 +241,14 @@ def audio_quality(y: np.ndarray | None, sr: int, meter: AudioMeter | None, video
         act = voice_activity(y, sr)
         if act.status == "ok":
             out["qc.audio_level_dbfs"] = speech_level_dbfs(y, act.active, frame_params(sr)[1])
-    diff = y.size / sr - video_length_s
-    out["qc.av_length_diff_s"] = diff
+    return out
+
+
+def av_length_diff(audio_s: float, video_s: float, *, source: str) -> float:
+    """Audio length minus video length in seconds (NaN if either is unknown), with a warning beyond :data:`AV_DIFF_WARN`."""
+    diff = float(audio_s - video_s)
     if abs(diff) > AV_DIFF_WARN:
         longer = "audio" if diff > 0 else "video"
         warnings.warn(f"{source}: the {longer} track is {abs(diff):.1f} s longer than the other; the two may "
                       "not belong together, or one was cut (qc.av_length_diff_s)", stacklevel=2)
-    return out
+    return diff
