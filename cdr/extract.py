@@ -42,11 +42,17 @@ class Extraction:
         The per-frame face track (None for audio-only recordings).
     warnings : list of str
         What could not be measured, one line each.
+    turns : pd.DataFrame or None
+        The speaker turns the speech groups used (``start_s``, ``end_s``, ``speaker``).
+    seconds : float
+        Wall-clock seconds the extraction took (set by the caller that timed it).
     """
 
     rows: pd.DataFrame
     track: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    turns: pd.DataFrame | None = None
+    seconds: float = float("nan")
 
 
 class RecordingError(CdrError):
@@ -63,6 +69,21 @@ def load_embedder(checkpoint: str, device: str = "auto"):
     from .scn.embed import ExpressionEmbedder
 
     return ExpressionEmbedder(checkpoint, device=device)
+
+
+def warm_up() -> None:
+    """Compile and cache, once, what the speech groups would otherwise compile in every process.
+
+    librosa's numba kernels are compiled on first import and cached on disk (numba's
+    ``cache=True``); ``make`` calls this at setup, so that no user run pays the compilation.
+    """
+    from .features.speech import speech_features
+
+    rng = np.random.default_rng(0)
+    bursts = np.r_[rng.normal(0, 0.2, 8000), np.zeros(8000), rng.normal(0, 0.2, 8000)].astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        speech_features(bursts, io.AUDIO_RATE)
 
 
 def feature_names(*, scn: str | None = None, device: str = "auto") -> list[str]:
@@ -91,6 +112,7 @@ def extract_rows(
     stride: int = 1,
     crop_rate: float = 2.0,
     face: str = "auto",
+    turns: str | Path | None = None,
 ) -> Extraction:
     """Extract every feature group of one recording.
 
@@ -109,6 +131,10 @@ def extract_rows(
         Decoder scaling and frame stride (see :func:`cdr.io.iter_frames`).
     face : str
         Whose face is the patient's (:data:`cdr.face.select.FACE_CHOICES`).
+    turns : path-like, optional
+        The user's RTTM turns file for this recording (speakers ``patient`` and
+        ``interviewer``); it replaces the automatic turns. A bad file fails the
+        recording (stage ``turns``) rather than being silently replaced by diarization.
 
     Raises
     ------
@@ -117,7 +143,6 @@ def extract_rows(
     """
     from .features import audio_qc
     from .features.augment import flip_track, flipped_id
-    from .features.visual import visual_features
 
     path = Path(path)
     video_id = video_id or path.stem
@@ -140,20 +165,22 @@ def extract_rows(
             raise RecordingError("open", f"{path}: is a still image ({info.codec}), not a recording; "
                                  "use a video or audio recording")
 
+        if info.has_video:
+            from .face.track import track_video  # first: the first frame waits on no other import
         # The speech groups need no frame: they run beside the tracking, in a thread (FaceMesh,
         # FFmpeg and openSMILE release the GIL), and are joined before the row is built.
-        speech_job = _background(_speech, path, info.audio_streams)
+        speech_job = _background(_speech, path, turns, info.duration_s, info.audio_streams)
         track = None
         visual = expr = None
         flipped_visual = flipped_expr = None
         try:
             if info.has_video:
-                from .face.track import track_video
-
                 try:
                     ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0, face=face)
                 except CdrError as exc:
                     raise RecordingError("decode", str(exc)) from exc
+                from .features.visual import visual_features
+
                 track = ft.frames
                 if len(track) == 0:
                     raise RecordingError("decode", f"{path}: no video frame could be decoded; re-encode the file")
@@ -168,7 +195,11 @@ def extract_rows(
         except BaseException:
             speech_job.exception()  # let the thread finish; the video's error is the one reported
             raise
-        n_audio, speech, audio = speech_job.result()  # its warnings land in ``caught`` too; its errors surface here
+        n_audio, prep, audio = speech_job.result()  # its warnings land in ``caught`` too; its errors surface here
+        from .features.speech import finish_speech  # after the tracking: the first frame waits on no import
+
+        result = finish_speech(prep, track)  # the face's mouth may name the patient
+        speech = result.values
         names = feature_names(scn=scn, device=device)
 
         qc = pd.Series(np.nan, index=QC_NAMES)
@@ -208,17 +239,18 @@ def extract_rows(
         rows[flipped_id(video_id)] = row(flipped_visual, flipped_expr)
     table = pd.DataFrame(rows).T.astype(float)
     table.index.name = "video_id"
-    return Extraction(rows=table, track=track, warnings=messages)
+    return Extraction(rows=table, track=track, warnings=messages, turns=result.turns)
 
 
-def _speech(path: Path, n_streams: int = 1) -> tuple[int | None, pd.Series, pd.Series]:
-    """Decode the audio track, compute the speech groups and the track's quality.
+def _speech(path: Path, turns: str | Path | None, duration_s: float, n_streams: int = 1):
+    """Decode the audio track, read the user's turns or diarize: ``(n_samples, SpeechPrep, audio qc)``.
 
-    Returns ``(n_samples or None without audio, speech row, audio qc row)``; of several
-    audio streams, the one with speech is used (:func:`cdr.features.audio_qc.pick_stream`).
+    ``n_samples`` is None without an audio track. Of several audio streams, the one with
+    speech is used (:func:`cdr.features.audio_qc.pick_stream`); the audio qc row is
+    :func:`cdr.features.audio_qc.audio_quality`'s.
     """
     from .features import audio_qc
-    from .features.speech import speech_features
+    from .features.speech import prepare_speech
 
     meter = audio_qc.AudioMeter()
     try:
@@ -232,8 +264,19 @@ def _speech(path: Path, n_streams: int = 1) -> tuple[int | None, pd.Series, pd.S
     except InputError as exc:
         warnings.warn(f"{path}: audio unusable ({exc}); speech groups are NaN")
         y = None
-    speech = speech_features(y, io.AUDIO_RATE, source=str(path))
-    return (None if y is None else len(y)), speech, audio_qc.audio_quality(y, io.AUDIO_RATE, meter, source=str(path))
+    user_turns = None
+    if turns is not None:
+        from .speakers.rttm import read_rttm
+
+        audio_s = len(y) / io.AUDIO_RATE if y is not None else duration_s
+        try:
+            user_turns = read_rttm(turns, duration_s=audio_s if np.isfinite(audio_s) else None)
+        except CdrError as exc:
+            raise RecordingError("turns", str(exc)) from exc
+        if not (user_turns["speaker"] == "patient").any():
+            raise RecordingError("turns", f"{turns}: names no 'patient' segment; add the patient's turns")
+    audio = audio_qc.audio_quality(y, io.AUDIO_RATE, meter, source=str(path))
+    return (None if y is None else len(y)), prepare_speech(y, io.AUDIO_RATE, source=str(path), turns=user_turns), audio
 
 
 def _background(fn, *args) -> Future:
@@ -251,7 +294,9 @@ def _background(fn, *args) -> Future:
 
 
 def extract_recording(path: str | Path, video_id: str | None = None, *, scn: str | None = None,
-                      device: str = "auto") -> pd.Series:
+                      device: str = "auto", width: int | None = None,
+                      stride: int = 1, face: str = "auto") -> pd.Series:
     """The feature row of one recording (no augmentation), as ``cdr-extract`` computes it."""
-    ex = extract_rows(path, video_id, scn=scn, device=device)
+    ex = extract_rows(path, video_id, scn=scn, device=device, width=width, stride=stride,
+                      face=face)
     return ex.rows.iloc[0]
