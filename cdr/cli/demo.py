@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pandas loads in main(), so that --help answers at once
     import pandas as pd
 
+from . import describe
+
 CONFIG = Path(__file__).resolve().parents[1] / "synth" / "demo.toml"
 
 
@@ -47,8 +49,8 @@ def _held_out_subject(labels: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="cdr-demo", description=__doc__.splitlines()[0])
-    ap.add_argument("-o", "--out", default="demo-out", help="folder for everything the demo makes (default demo-out)")
+    ap = argparse.ArgumentParser(prog="cdr-demo", description=describe(__doc__))
+    ap.add_argument("-o", "--out", metavar="DIR", default="demo-out", help="folder for everything the demo makes (default demo-out)")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
     ap.add_argument("--config", type=Path, default=CONFIG, help="cohort config (TOML)")
     ap.add_argument("--permutations", type=int, default=99, help="label permutations for the p-values")

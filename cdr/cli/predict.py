@@ -15,6 +15,8 @@ import math
 import sys
 from pathlib import Path
 
+from cdr.cli import describe
+
 EXIT_QC = 2
 MIN_DURATION_S = 10.0  # as cdr.model.inference.MIN_DURATION_S
 UNLIKE_TRAINING = 0.01
@@ -46,7 +48,7 @@ def _print_text(out: dict) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cdr-predict", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="cdr-predict", description=describe(__doc__))
     p.add_argument("recording", help="a video or audio file")
     p.add_argument("--model", required=True, metavar="MODEL_DIR", help="folder written by cdr-train")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -59,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cdr-predict``; returns the exit status (2: refused by QC)."""
     args = build_parser().parse_args(argv)
+    if Path(args.recording).is_dir():
+        print(f"cdr-predict: error: {args.recording}: is a folder; cdr-predict scores one recording, "
+              "pass a video or audio file (cdr-extract takes a folder)", file=sys.stderr)
+        return 1
     from cdr.errors import CdrError
     from cdr.model.inference import Predictor, extraction_mismatch, quality_problem
 
