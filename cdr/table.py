@@ -9,6 +9,10 @@ Layout of an output folder ``OUT``::
     OUT/extract.log                          warnings, one line each
     OUT/.lock                                held while a run writes
 
+A ``dataset.json`` or ``cohort.json`` at the top of the input folder (its
+``synthetic`` flag and ``note``) travels in ``features.parquet``'s metadata
+(:mod:`cdr.provenance`).
+
 Every file is written to a temporary name and renamed into place, so a run
 killed at any moment leaves only whole files; the next run skips recordings
 whose cache entry matches the file and the options, and redoes the rest.
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__, io
+from . import __version__, io, provenance
 from .errors import CdrError
 from .extract import RecordingError, extract_rows
 from .outdir import atomic_write, output_lock
@@ -181,6 +185,9 @@ def extract_folder(
             if client is not None:
                 client.close()
         table = _assemble(done)
+        note = provenance.read_note(folder)
+        if note:
+            table.attrs[provenance.ATTR] = note
         fails = pd.DataFrame(failures, columns=FAILURE_COLUMNS).sort_values("video_id")
         table_path = out / "features.parquet"
         atomic_write(table_path, lambda p: table.to_parquet(p))

@@ -16,6 +16,7 @@ Stages (each is cached in ``DIR``, so a second run reuses what is done):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -94,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
             link.symlink_to((cohort / "videos" / f"{vid}.mp4").resolve())
+    (videos / "dataset.json").write_text(  # cdr-extract carries this note to the model and report
+        json.dumps({k: v for k, v in json.loads((cohort / "cohort.json").read_text()).items()
+                    if k in ("synthetic", "note")}, indent=2) + "\n")
     train_labels = out / "train-labels.csv"
     train_rows.to_csv(train_labels, index=False)
 

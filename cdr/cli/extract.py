@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(s.failures):
         print(f"failures: {s.table_path.parent / 'failures.csv'}")
     print(f"features: {s.table_path}")
+    from ..provenance import banner, read_note
+
+    note = read_note(args.folder)
+    if note:
+        print(banner(note) or f"dataset note ({note['source']}, kept in the table): {note['note']}")
     if s.n_inputs == 0:
         print(f"cdr-extract: no recordings found under {args.folder}", file=sys.stderr)
         return 1

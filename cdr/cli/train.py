@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from cdr import classify, evaluate, loso, modelio, report
+from cdr import classify, evaluate, loso, modelio, provenance, report
 from cdr.errors import CdrError, InputError, ParameterError
 from cdr.labels import read_labels
 from cdr.outdir import atomic_write, output_lock
@@ -107,10 +107,18 @@ def _predictions(results: dict, labels: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _save_final(task: str, table, labels, groups, flip, seed, out: Path, hashes: dict) -> None:
+def _save_final(task: str, table, labels, groups, flip, seed, out: Path, hashes: dict,
+                dataset: dict) -> pd.DataFrame:
+    """Fit, describe and save the final model of ``task``; return its group importance."""
+    from cdr.model.applicability import fit_reference
+    from cdr.model.importance import group_importance
+
     design = loso.build_design(table, labels, task, groups, flip, seed)
     model, (C, gamma) = loso.fit_final(design)
+    X = pd.DataFrame(design.X, columns=design.columns, index=design.ids)
     card = {
+        "dataset": dataset,
+        "applicability": fit_reference(X, design.subject_names[design.subject]),
         "feature_names": design.columns, "groups": list(groups), "flip": flip,
         "classes": list(design.task.classes),
         "label_map": {f"{v:g}": c for v, c in design.task.cdr_to_class.items()},
@@ -123,6 +131,13 @@ def _save_final(task: str, table, labels, groups, flip, seed, out: Path, hashes:
                              + "\n".join(design.ids).encode()).hexdigest()),
     }
     modelio.save_model(model, out, task, card)
+    return group_importance(model, X, design.y, seed=seed)
+
+
+def _screening(r, seed: int):
+    from cdr.model.screening import screening
+
+    return screening(r.y_true == 1, r.proba[:, 1], r.subjects, seed=seed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,10 +201,15 @@ def run(args: argparse.Namespace) -> dict:
             out.mkdir(parents=True, exist_ok=True)
             hashes = {"features_file": features.name, "features_sha256": _sha256(features),
                       "labels_file": labels_path.name, "labels_sha256": _sha256(labels_path)}
-            for t in tasks:
-                _save_final(t, table, labels, groups, flip, args.seed, out, hashes)
+            dataset = provenance.table_note(table)
+            importance = {t: _save_final(t, table, labels, groups, flip, args.seed, out, hashes,
+                                         dataset) for t in tasks}
         main_results = {s.task: r for s, r in zip(specs, results)}
         metrics = {t: r.metrics for t, r in main_results.items()}
+        screening = {t: _screening(r, args.seed) for t, r in main_results.items()
+                     if t == "binary"}
+        for t, sc in screening.items():
+            metrics[t]["screening"] = sc.to_dict()
         atomic_write(out / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
         preds = _predictions(main_results, labels)
         atomic_write(out / "predictions.csv", lambda p: preds.to_csv(p, index=False))
@@ -206,7 +226,12 @@ def run(args: argparse.Namespace) -> dict:
                                                       f"{args.ablation_permutations if abl else '-'}",
                     "inner grid": f"C {classify.C_GRID}, gamma {classify.GAMMA_SCALES} / n_features",
                     "seed": args.seed}
-        report.write_report(out, main_results, table, labels, ablation, settings)
+        if dataset:
+            settings["dataset"] = (f"{'SYNTHETIC; ' * bool(dataset.get('synthetic'))}"
+                                   f"{dataset.get('note', '')} ({dataset.get('source', '')})")
+        report.write_report(out, main_results, table, labels, ablation, settings,
+                            extras={"dataset": dataset, "screening": screening,
+                                    "importance": importance, "predictions": preds})
         wall = time.perf_counter() - t0
         timing = dict(seconds, wall=wall)
         atomic_write(out / "timing.json", lambda p: p.write_text(json.dumps(timing, indent=2) + "\n"))
@@ -216,6 +241,8 @@ def run(args: argparse.Namespace) -> dict:
                   f"{m['accuracy_ci95'][1]:.3f}]  balanced {m['balanced_accuracy']:.3f}  "
                   f"macro-F1 {m['macro_f1']:.3f}  p {p}  n {m['n']}")
         print(f"report: {out / 'report.md'} ({wall:.1f} s)")
+        if provenance.banner(dataset):
+            print(provenance.banner(dataset))
         return metrics
 
 

@@ -1,0 +1,141 @@
+"""The report a clinical researcher reads, rendered by cdr-train on small cohorts."""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from cdr import evaluate
+from cdr.cli import train
+
+
+class _Tables(HTMLParser):
+    """Every <table> of a page as a list of rows of cell texts, and each table's heading."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.headings, self._cell, self._heading = [], [], None, ""
+        self._in_h = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+            self.headings.append(self._heading)
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+        elif tag in ("h2", "h3"):
+            self._in_h, self._heading = True, ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self._cell.strip())
+            self._cell = None
+        elif tag in ("h2", "h3"):
+            self._in_h = False
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+        elif self._in_h:
+            self._heading += data
+
+
+def _frames(page: str) -> list[tuple[str, pd.DataFrame]]:
+    p = _Tables()
+    p.feed(page)
+    return [(h, pd.DataFrame(t[1:], columns=t[0])) for h, t in zip(p.headings, p.tables)]
+
+
+def _train(folder, table, labels, synthetic: bool, ablation: bool):
+    if synthetic:
+        table.attrs["dataset"] = {"synthetic": True, "note": "Generated for a test.",
+                                  "source": "cohort.json"}
+    folder.mkdir()
+    table.to_parquet(folder / "features.parquet")
+    labels.reset_index().to_csv(folder / "labels.csv", index=False)
+    rc = train.main([str(folder / "features.parquet"), "--labels", str(folder / "labels.csv"),
+                     "-o", str(folder / "model"),
+                     *(["--ablation"] * ablation), "--permutations", "0",
+                     "--ablation-permutations", "0", "--jobs", "1"])
+    assert rc == 0
+    return folder / "model"
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reports")
+    table, labels = evaluate.make_feature_table((9, 8, 4), signal={"coupling": 1.5}, flip=True,
+                                                seed=5)
+    return (_train(root / "synthetic", table.copy(), labels, True, ablation=False),
+            _train(root / "real", table.copy(), labels, False, ablation=True))
+
+
+def test_banner_only_for_synthetic_data(reports, capsys):
+    synthetic, real = (m / "report.html" for m in reports)
+    page = synthetic.read_text()
+    assert page.count('class="banner"') == 1
+    assert "SYNTHETIC DATA: Generated for a test." in page
+    assert "SYNTHETIC DATA" in (reports[0] / "report.md").read_text()
+    assert "SYNTHETIC" not in real.read_text() and "banner" not in real.read_text().split(
+        "</style>")[1]
+
+
+def test_binary_task_carries_auc_and_rates_with_intervals(reports):
+    model = reports[1]
+    page = (model / "report.html").read_text()
+    screen = dict((h, f) for h, f in _frames(page))["Screening figures (positive: CDR >= 1)"]
+    screen = screen.set_index("measure")
+    preds = pd.read_csv(model / "predictions.csv")
+    b = preds[preds.task == "binary"]
+    auc = roc_auc_score(b.true_class == ">=1", b["p_cdr_>=1"])
+    assert float(screen.loc["ROC AUC", "value"]) == pytest.approx(auc, abs=5e-4)
+    lo, hi = map(float, screen.loc["ROC AUC", "95% interval"].split(" - "))
+    assert lo <= auc <= hi
+    called = b["p_cdr_>=1"] >= 0.5
+    positive = b.true_class == ">=1"
+    sens = (called & positive).sum() / positive.sum()
+    spec = (~called & ~positive).sum() / (~positive).sum()
+    for name, value in (("sensitivity", sens), ("specificity", spec)):
+        row = screen.loc[[i for i in screen.index if i.startswith(name)][0]]
+        assert float(row["value"].rstrip("%")) == pytest.approx(100 * value, abs=0.05)
+        lo, hi = (float(v.rstrip("%")) for v in row["95% interval"].split(" - "))
+        assert lo <= 100 * value <= hi and hi - lo > 5
+    assert (model / "roc_binary.png").stat().st_size > 1000
+    assert 'src="roc_binary.png"' in page
+    assert "screening" in pd.read_json(model / "metrics.json").binary.to_dict()
+
+
+def test_predicted_classes_agree_with_the_printed_probabilities(reports):
+    page = (reports[1] / "report.html").read_text()
+    shown = [(h, f) for h, f in _frames(page) if "predicted CDR" in f.columns]
+    assert [h for h, _ in shown] == ["Task cdr3", "Task binary"]
+    for _, f in shown:
+        pcols = [c for c in f.columns if c.startswith("p(CDR ")]
+        top = np.array([pcols[i][6:-1] for i in np.argmax(f[pcols].astype(float).to_numpy(), 1)])
+        agree = f["predicted CDR"].to_numpy() == top
+        explained = f["note"].str.contains("not the highest probability") if "note" in f else \
+            pd.Series(False, index=f.index)
+        assert (agree | explained.to_numpy()).all()
+    assert ("the class with the highest probability" in page
+            or "where that is not the class of highest probability, the row says so" in page)
+
+
+def test_headline_importance_and_layout(reports):
+    page = (reports[1] / "report.html").read_text()
+    headline = html.unescape(re.search(r"<h2>Headline result</h2>\s*<p>(.*?)</p>", page,
+                                       re.S).group(1))
+    assert "with the mirrored #flip copies in training" in headline
+    assert "The ablation's 'all' rows use the same groups without the #flip copies" in headline
+    imp = next(f for h, f in _frames(page) if h.startswith("Task binary (training"))
+    assert sorted(imp.group) == sorted(evaluate.SYNTHETIC_GROUPS)
+    assert "Descriptive:" in page
+    assert "overflow-wrap:anywhere" in page and "@media print" in page
+    assert "What these numbers can and cannot support" in page
