@@ -191,6 +191,11 @@ def extract_rows(
 
 def extract_recording(path: str | Path, video_id: str | None = None, *, scn: str | None = None,
                       device: str = "auto") -> pd.Series:
-    """The feature row of one recording (no augmentation), as ``cdr-extract`` computes it."""
+    """The feature row of one recording (no augmentation), as ``cdr-extract`` computes it.
+
+    What could not be measured is in ``row.attrs["warnings"]`` (list of str).
+    """
     ex = extract_rows(path, video_id, scn=scn, device=device)
-    return ex.rows.iloc[0]
+    row = ex.rows.iloc[0].copy()
+    row.attrs["warnings"] = list(ex.warnings)
+    return row

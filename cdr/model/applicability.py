@@ -189,8 +189,8 @@ def assess(row: pd.Series, reference: dict | None, columns) -> dict:
             if t is not None and d > t:
                 warnings.append(
                     f"this recording is unlike the training cohort: its distance to the "
-                    f"nearest training recording is {d:.2f}, beyond {t:.2f}, the distance "
-                    f"{100 * (1 - reference['alpha']):.0f}% of training recordings stay within "
-                    "from another subject's; the prediction is an extrapolation")
+                    f"nearest training recording is {d:.2f} (standardised units), beyond the "
+                    f"{t:.2f} within which {100 * (1 - reference['alpha']):.0f}% of training "
+                    "recordings lie from another subject's; the prediction is an extrapolation")
     out["warnings"] = warnings
     return out
