@@ -139,3 +139,15 @@ def test_headline_importance_and_layout(reports):
     assert "Descriptive:" in page
     assert "overflow-wrap:anywhere" in page and "@media print" in page
     assert "What these numbers can and cannot support" in page
+
+
+def test_held_out_sentence_says_right_or_wrong_and_the_out_of_fold_precision():
+    from cdr.report_sections import held_out_sentence
+
+    oof = pd.DataFrame({"task": "cdr3", "true_class": ["1", "1", "0.5", "2", "1"],
+                        "predicted_class": ["1", "0.5", "1", "1", "2"]})
+    text = held_out_sentence("1", "1", oof, "cdr3")
+    assert "the prediction is right" in text
+    assert "1 of the 3 videos predicted CDR 1 were CDR 1 (33%)" in text
+    assert "the prediction is wrong" in held_out_sentence("0.5", "1", oof, "cdr3")
+    assert "never predicted CDR 3" in held_out_sentence("3", "1", oof, "cdr3")

@@ -16,6 +16,8 @@ Stages (each is cached in ``DIR``, so a second run reuses what is done):
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scn-epochs", type=int, default=6, help="epochs of the demo expression network")
     args = ap.parse_args(argv)
 
+    from ..report_sections import held_out_sentence
     from ..synth.cohort import config_from_mapping, generate_cohort
     from ..synth.expressions import build_expression_set
     from ..table import extract_folder
@@ -115,9 +118,20 @@ def main(argv: list[str] | None = None) -> int:
 
     with _stage(f"5/5 cdr-predict on held-out subject {held} (true CDR {held_rows['cdr'].iloc[0]:g})", timings):
         video = cohort / "videos" / f"{held_rows['video_id'].iloc[0]}.mp4"
-        code = predict_cli.main([str(video), "--model", str(model), "--scn", str(scn)])
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            code = predict_cli.main([str(video), "--model", str(model), "--scn", str(scn), "--json"])
         if code not in (0, 2):
             return code
+        scored = json.loads(buffer.getvalue())
+        if not scored["refused"]:
+            predict_cli._print_text(scored)
+            true_cdr = float(held_rows["cdr"].iloc[0])
+            oof = pd.read_csv(model / "predictions.csv", dtype={"true_class": str, "predicted_class": str})
+            print(f"\nheld-out subject {held}, never seen in training:")
+            for task, r in scored["tasks"].items():
+                true = {"cdr3": f"{true_cdr:g}", "binary": "0.5" if true_cdr == 0.5 else ">=1"}[task]
+                print("  " + held_out_sentence(r["predicted_cdr"], true, oof, task))
 
     ablation = pd.read_csv(model / "ablation.csv")
     table = pd.DataFrame({
