@@ -169,7 +169,8 @@ def _unit_body(table, labels, spec: Spec, start: int, stop: int, real: bool, see
 
 
 def run_specs(table: pd.DataFrame, labels: pd.DataFrame, specs: list[Spec],
-              n_jobs: int = 1, seed: int = 0) -> list[Result | None]:
+              n_jobs: int = 1, seed: int = 0, progress: bool | None = False
+              ) -> list[Result | None]:
     """Evaluate every spec (identical ones once); ``None`` for specs without groups.
 
     Parameters
@@ -183,6 +184,10 @@ def run_specs(table: pd.DataFrame, labels: pd.DataFrame, specs: list[Spec],
         Worker processes (joblib); 1 runs in this process.
     seed : int
         Seeds inner splits, calibration splits and permutations.
+    progress : bool or None
+        A progress bar on stderr counting whole leave-one-subject-out
+        evaluations (the real one and each permutation), with tqdm's time
+        estimate; None shows it only on a terminal.
     """
     merged: dict[tuple, Spec] = {}
     for s in specs:
@@ -198,9 +203,18 @@ def run_specs(table: pd.DataFrame, labels: pd.DataFrame, specs: list[Spec],
         for j, lo in enumerate(bounds):
             units.append((s, lo, min(lo + CHUNK, s.permutations), j == 0))
     units.sort(key=lambda u: -((u[2] - u[1]) + (5 if u[3] else 0)))
-    with quiet_worker_restarts():
-        outs = Parallel(n_jobs=n_jobs)(delayed(_unit)(table, labels, s, lo, hi, real, seed)
-                                       for s, lo, hi, real in units)
+    from tqdm.auto import tqdm
+
+    total = sum(hi - lo + real for _, lo, hi, real in units)
+    folds = labels["subject_id"].nunique()
+    outs = []
+    with quiet_worker_restarts(), tqdm(total=total, unit="eval",
+                                       desc=f"evaluations (~{folds} folds each)",
+                                       disable=None if progress is None else not progress) as bar:
+        for o in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                delayed(_unit)(table, labels, s, lo, hi, real, seed) for s, lo, hi, real in units):
+            outs.append(o)
+            bar.update(len(o["null"]) + ("design" in o))
     done = {key: _combine(spec, [o for o in outs if o["spec"].key == key])
             for key, spec in merged.items()}
     results = []

@@ -197,10 +197,12 @@ def run(args: argparse.Namespace) -> dict:
               f"{len(specs) + len(abl)} evaluations", file=sys.stderr)
         with threadpool_limits(limits=1):
             results = evaluate.run_specs(table, labels, specs + abl, n_jobs=args.jobs,
-                                         seed=args.seed)
+                                         seed=args.seed, progress=None)
             out.mkdir(parents=True, exist_ok=True)
             hashes = {"features_file": features.name, "features_sha256": _sha256(features),
                       "labels_file": labels_path.name, "labels_sha256": _sha256(labels_path)}
+            print(f"cdr-train: fitting the final model of {', '.join(tasks)} on every subject, "
+                  "and its feature-group importance", file=sys.stderr)
             dataset = provenance.table_note(table)
             importance = {t: _save_final(t, table, labels, groups, flip, args.seed, out, hashes,
                                          dataset) for t in tasks}
