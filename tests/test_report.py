@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -151,3 +153,20 @@ def test_held_out_sentence_says_right_or_wrong_and_the_out_of_fold_precision():
     assert "1 of the 3 videos predicted CDR 1 were CDR 1 (33%)" in text
     assert "the prediction is wrong" in held_out_sentence("0.5", "1", oof, "cdr3")
     assert "never predicted CDR 3" in held_out_sentence("3", "1", oof, "cdr3")
+
+
+@pytest.mark.skipif(not any(shutil.which(b) for b in ("chromium", "chromium-browser")),
+                    reason="headless Chromium is not installed (apt-get install chromium)")
+def test_every_table_fits_1280_px_in_chromium(reports, tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "pipelines" / "report_shot.py"
+    spec = importlib.util.spec_from_file_location("report_shot", path)
+    shot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shot)
+    m = shot.measure(reports[1] / "report.html")
+    assert m["tables"] >= 10 and m["overflowing"] == []
+    old = tmp_path / "old.html"  # the earlier style: the ablation table ran off the page
+    old.write_text(re.sub(r"<style>.*?</style>", "<style>body{max-width:60em}</style>",
+                          (reports[1] / "report.html").read_text(), flags=re.S))
+    assert shot.measure(old)["overflowing"] != []
