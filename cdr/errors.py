@@ -33,3 +33,7 @@ class QualityError(CdrError):
 
 class ParameterError(CdrError, ValueError):
     """A parameter has a value that cannot work; the message carries the value."""
+
+
+class DiskFullError(CdrError):
+    """A file could not be written because its disk is full; the message names it and the space needed."""

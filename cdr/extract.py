@@ -8,7 +8,9 @@ decode (:mod:`cdr.io`) -> face track (:mod:`cdr.face.track`) -> feature groups
 
 from __future__ import annotations
 
+import threading
 import warnings
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +26,7 @@ AUGMENTATIONS = ("flip",)
 #: The quality-control columns that this module fills (the speech side adds its own).
 QC_NAMES = [
     "qc.duration_s", "qc.fps", "qc.width", "qc.height", "qc.n_frames", "qc.video_present",
-    "qc.face_ratio", "qc.n_warnings",
+    "qc.face_ratio", "qc.n_warnings", "qc.n_faces_max", "qc.face_switches",
 ]
 
 
@@ -71,7 +73,9 @@ def feature_names(*, scn: str | None = None, device: str = "auto") -> list[str]:
     expr = load_embedder(str(scn), device).names if scn else []
     speech = [n for n in SPEECH_NAMES if not n.startswith("qc.")]
     speech_qc = [n for n in SPEECH_NAMES if n.startswith("qc.")]
-    return list(VISUAL_NAMES) + speech + list(expr) + QC_NAMES + speech_qc
+    visual = [n for n in VISUAL_NAMES if not n.startswith("qc.")]
+    visual_qc = [n for n in VISUAL_NAMES if n.startswith("qc.")]
+    return visual + speech + list(expr) + QC_NAMES + visual_qc + speech_qc
 
 
 def extract_rows(
@@ -84,6 +88,7 @@ def extract_rows(
     width: int | None = None,
     stride: int = 1,
     crop_rate: float = 2.0,
+    face: str = "auto",
 ) -> Extraction:
     """Extract every feature group of one recording.
 
@@ -100,6 +105,8 @@ def extract_rows(
         mirrored track, without decoding again.
     width, stride : optional
         Decoder scaling and frame stride (see :func:`cdr.io.iter_frames`).
+    face : str
+        Whose face is the patient's (:data:`cdr.face.select.FACE_CHOICES`).
 
     Raises
     ------
@@ -107,7 +114,6 @@ def extract_rows(
         The recording cannot be used at all; the message names the file and what to do.
     """
     from .features.augment import flip_track, flipped_id
-    from .features.speech import speech_features
     from .features.visual import visual_features
 
     path = Path(path)
@@ -115,7 +121,10 @@ def extract_rows(
     bad = [a for a in augment if a not in AUGMENTATIONS]
     if bad:
         raise RecordingError("options", f"augment={bad} is unknown; use one of {AUGMENTATIONS}")
-    names = feature_names(scn=scn, device=device)
+    from .face.select import FACE_CHOICES
+
+    if face not in FACE_CHOICES:
+        raise RecordingError("options", f"face={face!r} is unknown; use one of {', '.join(FACE_CHOICES)}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -125,50 +134,52 @@ def extract_rows(
         except Exception as exc:  # anything else PyAV may raise on a hostile file
             raise RecordingError("open", f"{path}: cannot be opened ({type(exc).__name__}: {exc}); check the file") from exc
 
+        # The speech groups need no frame: they run beside the tracking, in a thread (FaceMesh,
+        # FFmpeg and openSMILE release the GIL), and are joined before the row is built.
+        speech_job = _background(_speech, path)
         track = None
         visual = expr = None
         flipped_visual = flipped_expr = None
-        if info.has_video:
-            from .face.track import track_video
-
-            try:
-                ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0)
-            except CdrError as exc:
-                raise RecordingError("decode", str(exc)) from exc
-            track = ft.frames
-            if len(track) == 0:
-                raise RecordingError("decode", f"{path}: no video frame could be decoded; re-encode the file")
-            visual = visual_features(track)
-            if "flip" in augment:
-                flipped_visual = visual_features(flip_track(track))
-            if scn:
-                emb = load_embedder(str(scn), device)
-                expr = emb.summarise(ft.crops, ft.crop_times)
-                if "flip" in augment:
-                    flipped_expr = emb.summarise(np.ascontiguousarray(ft.crops[:, :, ::-1]), ft.crop_times)
-
         try:
-            y = io.read_audio(path)
-        except NoAudioError:
-            y = None
-        except InputError as exc:
-            warnings.warn(f"{path}: audio unusable ({exc}); speech groups are NaN")
-            y = None
-        speech = speech_features(y, io.AUDIO_RATE, source=str(path))
+            if info.has_video:
+                from .face.track import track_video
+
+                try:
+                    ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0, face=face)
+                except CdrError as exc:
+                    raise RecordingError("decode", str(exc)) from exc
+                track = ft.frames
+                if len(track) == 0:
+                    raise RecordingError("decode", f"{path}: no video frame could be decoded; re-encode the file")
+                visual = visual_features(track)
+                if "flip" in augment:
+                    flipped_visual = visual_features(flip_track(track))
+                if scn:
+                    emb = load_embedder(str(scn), device)
+                    expr = emb.summarise(ft.crops, ft.crop_times)
+                    if "flip" in augment:
+                        flipped_expr = emb.summarise(np.ascontiguousarray(ft.crops[:, :, ::-1]), ft.crop_times)
+        except BaseException:
+            speech_job.exception()  # let the thread finish; the video's error is the one reported
+            raise
+        n_audio, speech = speech_job.result()  # its warnings land in ``caught`` too; its errors surface here
+        names = feature_names(scn=scn, device=device)
 
         qc = pd.Series(np.nan, index=QC_NAMES)
         n_frames = len(track) if track is not None else 0
         duration = info.duration_s
         if track is not None and n_frames > 1 and not np.isfinite(duration):
             duration = float(track["t"].iloc[-1] - track["t"].iloc[0])
-        if y is not None and not np.isfinite(duration):
-            duration = len(y) / io.AUDIO_RATE
+        if n_audio and not np.isfinite(duration):
+            duration = n_audio / io.AUDIO_RATE
         qc["qc.duration_s"] = duration
         qc["qc.fps"] = info.fps
         qc["qc.width"], qc["qc.height"] = (info.width, info.height) if info.has_video else (np.nan, np.nan)
         qc["qc.n_frames"] = n_frames
         qc["qc.video_present"] = float(info.has_video)
         qc["qc.face_ratio"] = float(track["face"].mean()) if track is not None else np.nan
+        if track is not None:
+            qc["qc.n_faces_max"], qc["qc.face_switches"] = ft.n_faces_max, ft.face_switches
 
     messages = [f"{video_id}: {w.message}" for w in caught]
     qc["qc.n_warnings"] = len(messages)
@@ -187,6 +198,34 @@ def extract_rows(
     table = pd.DataFrame(rows).T.astype(float)
     table.index.name = "video_id"
     return Extraction(rows=table, track=track, warnings=messages)
+
+
+def _speech(path: Path) -> tuple[int, pd.Series]:
+    """Decode the audio track and compute the speech groups: ``(n_samples, row)``."""
+    from .features.speech import speech_features
+
+    try:
+        y = io.read_audio(path)
+    except NoAudioError:
+        y = None
+    except InputError as exc:
+        warnings.warn(f"{path}: audio unusable ({exc}); speech groups are NaN")
+        y = None
+    return (0 if y is None else len(y)), speech_features(y, io.AUDIO_RATE, source=str(path))
+
+
+def _background(fn, *args) -> Future:
+    """Run ``fn(*args)`` in a thread of its own; ``.result()`` joins it (and re-raises its error)."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to the caller, which re-raises it
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="cdr-speech", daemon=True).start()
+    return future
 
 
 def extract_recording(path: str | Path, video_id: str | None = None, *, scn: str | None = None,

@@ -1,7 +1,12 @@
 """Read and validate the labels CSV.
 
 The file has the columns ``video_id`` and ``cdr``, and optionally ``subject_id``
-(which defaults to ``video_id``).  ``cdr`` is one of 0, 0.5, 1, 2, 3; only 0.5, 1
+(which defaults to ``video_id``); any other column is refused, with the right
+name suggested for a near-miss (``Subject_ID``, ``patient_id``), since a subject
+column that is not recognised would turn leave-one-subject-out into
+leave-one-video-out in silence. The separator may be ``,``, ``;`` or a tab (the
+one the header uses); with ``;`` or a tab, ``0,5`` reads as 0.5. One subject has
+one CDR value.  ``cdr`` is one of 0, 0.5, 1, 2, 3; only 0.5, 1
 and 2 belong to the 3-class task, and 0 and 3 are accepted and reported as
 outside it.  Every problem found is collected and raised at once, in one
 :class:`~cdr.errors.LabelError` whose message is a single line.
@@ -13,7 +18,9 @@ original ``<id>``; they never appear in the labels file.
 from __future__ import annotations
 
 import csv
+import difflib
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,6 +32,17 @@ from cdr.features.augment import FLIP_SUFFIX
 CDR_VALUES: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0)
 """Values a CDR label may take."""
 REQUIRED_COLUMNS = ("video_id", "cdr")
+COLUMNS = (*REQUIRED_COLUMNS, "subject_id")
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
+_ALIASES = {
+    "subject_id": ("subject", "subjectid", "subj", "subj_id", "patient", "patient_id", "patientid",
+                   "participant", "participant_id", "participantid", "person", "person_id", "pid",
+                   "sid", "case", "case_id", "speaker", "speaker_id"),
+    "video_id": ("video", "videoid", "id", "file", "filename", "file_name", "recording",
+                 "recording_id", "name", "path", "vid", "clip"),
+    "cdr": ("cdr_score", "cdr_global", "global_cdr", "cdr_rating", "rating", "score", "label",
+            "class", "grade", "diagnosis"),
+}
 MAX_LISTED = 10
 """At most this many ids are spelled out per problem; the rest are counted."""
 
@@ -52,6 +70,41 @@ def _raise(path: Path, problems: list[str]) -> None:
                      "fix and rerun: " + "; ".join(problems))
     err.problems = list(problems)
     raise err
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s\-.]+", "_", name.strip().lower())
+
+
+def suggest_column(name: str) -> str | None:
+    """The column a near-miss header name meant: ``Subject_ID``, ``patient_id`` -> ``subject_id``."""
+    key = _key(name)
+    for column in COLUMNS:
+        if key == column or key in _ALIASES[column]:
+            return column
+    close = difflib.get_close_matches(key, COLUMNS, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _unknown_columns(columns: list[str]) -> list[str]:
+    problems = []
+    for c in columns:
+        if c in COLUMNS:
+            continue
+        hint = suggest_column(c)
+        if hint:
+            problems.append(f"column '{c}' is not known: did you mean '{hint}'? rename it")
+        else:
+            problems.append(f"column '{c}' is not known: remove it (the labels file holds only "
+                            "video_id, cdr and optionally subject_id)")
+    return problems
+
+
+def _separator(first_line: str) -> str:
+    """The separator the header line uses most: comma, semicolon or tab."""
+    counts = {sep: first_line.count(sep) for sep in SEPARATORS}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
 
 
 def read_labels(path: str | Path, table_ids: Iterable[str] | None = None) -> pd.DataFrame:
@@ -83,8 +136,13 @@ def read_labels(path: str | Path, table_ids: Iterable[str] | None = None) -> pd.
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
+            first = next((line for line in fh if line.strip()), "")
+            fh.seek(0)
+            sep = _separator(first)
+            reader = csv.reader(fh, delimiter=sep)
             header = next(reader, None)
+            while header is not None and not any(h.strip() for h in header) and first.strip():
+                header = next(reader, None)
             rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
     except FileNotFoundError:
         _raise(path, ["file not found; pass the labels CSV with --labels"])
@@ -103,6 +161,7 @@ def read_labels(path: str | Path, table_ids: Iterable[str] | None = None) -> pd.
                         + ", ".join(f"'{c}'" for c in missing)
                         + f" (found: {', '.join(repr(c) for c in columns)}); the header "
                         "must hold video_id, cdr and optionally subject_id")
+    problems += _unknown_columns(columns)
     if not rows:
         _raise(path, problems + ["the file has a header but no rows; add one row per video"])
 
@@ -124,7 +183,7 @@ def read_labels(path: str | Path, table_ids: Iterable[str] | None = None) -> pd.
             problems.append(f"{where}: cdr is empty")
         else:
             try:
-                value = float(raw)
+                value = float(raw if sep == "," else raw.replace(",", "."))
             except ValueError:
                 problems.append(f"{where}: cdr '{raw}' is not a number")
             else:
@@ -137,6 +196,15 @@ def read_labels(path: str | Path, table_ids: Iterable[str] | None = None) -> pd.
         if vid and len(lines) > 1:
             problems.append(f"video_id '{vid}' appears {len(lines)} times "
                             f"(lines {', '.join(map(str, lines))})")
+    values: dict[str, dict[float, list[str]]] = {}
+    for vid, value, subject in records:
+        if "subject_id" in col and math.isfinite(value):
+            values.setdefault(subject, {}).setdefault(value, []).append(vid)
+    for subject, by_value in values.items():
+        if len(by_value) > 1:
+            shown = " and ".join(f"{_fmt_value(v)} ({_listing(ids)})" for v, ids in sorted(by_value.items()))
+            problems.append(f"subject '{subject}' has {len(by_value)} different CDR values: {shown}; "
+                            "a subject has one CDR, fix the labels or keep one visit's recordings")
     augmented = [v for v in seen if v.endswith(FLIP_SUFFIX)]
     if augmented:
         problems.append(f"augmented ids take the label of their original, remove these rows: "

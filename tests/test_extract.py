@@ -192,12 +192,19 @@ def test_kill_9_mid_batch_then_rerun_processes_each_recording_once(tmp_path):
     assert not list(out.rglob("*.tmp"))
 
 
-def _grow_then_report(i: int) -> int:
-    """A worker task; the third keeps 400 MB alive (after the first round), as a long video may."""
-    global _HELD
-    if i == 2:
-        _HELD = b"\x01" * 400_000_000
-    time.sleep(1.2)  # loky checks a worker's memory at most once a second
+def _leak_on_second_task(i: int) -> int:
+    """A worker task that makes loky's leak check fire after every worker's second task.
+
+    loky measures a worker after its first task and replaces it once it has grown by
+    more than ``_MAX_MEMORY_LEAK_SIZE``, checking at most every ``_MEMORY_LEAK_CHECK_DELAY``
+    seconds. Setting both below zero in the worker makes the replacement certain,
+    whatever the machine's memory does, so the test no longer hinges on loky's timing.
+    """
+    from joblib.externals.loky import process_executor
+
+    process_executor._MAX_MEMORY_LEAK_SIZE = -(1 << 62)
+    process_executor._MEMORY_LEAK_CHECK_DELAY = -1.0
+    time.sleep(0.05)
     return os.getpid()
 
 
@@ -211,18 +218,17 @@ def test_a_replaced_worker_warns_no_one():
 
         from joblib import parallel_config
 
-        # A fresh pool each time (loky reuses its workers unless a setting differs): a worker
-        # that once held more memory could take the 400 MB back without growing. One task
-        # per call, so that the big one is never a worker's first (loky's reference).
+        # A fresh pool each time (loky reuses its workers unless a setting differs). Every
+        # task is handed to the executor at once, so jobs are still waiting when a worker goes.
         with parallel_config(backend="loky", n_jobs=2, idle_worker_timeout=61 + quiet):
-            pool = Parallel(batch_size=1)
+            pool = Parallel(batch_size=1, pre_dispatch="all")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 with quiet_worker_restarts() if quiet else contextlib.nullcontext():
-                    pids = pool(delayed(_grow_then_report)(i) for i in range(6))
+                    pids = pool(delayed(_leak_on_second_task)(i) for i in range(6))
         return set(pids), [str(w.message) for w in caught if "worker stopped" in str(w.message)]
 
     pids, said = run(quiet=False)
-    assert len(pids) > 2 and said   # the control: loky replaced the grown worker, and said so
+    assert len(pids) > 2 and said   # the control: loky replaced a worker, and said so
     pids, said = run(quiet=True)
     assert len(pids) > 2 and not said

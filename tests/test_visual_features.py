@@ -24,6 +24,7 @@ from cdr.features.segments import NotMeasurableWarning, resample_segments
 from cdr.features.visual import VISUAL_NAMES, visual_features, visual_names
 
 PUPILS = ["pupil_left_x", "pupil_left_y", "pupil_right_x", "pupil_right_y"]
+GAZES = ["gaze_head_left_x", "gaze_head_left_y", "gaze_head_right_x", "gaze_head_right_y"]
 
 
 def make_track(seconds: float, fps: float, *, seed: int = 0, t0: float = 0.0, **columns) -> pd.DataFrame:
@@ -33,11 +34,14 @@ def make_track(seconds: float, fps: float, *, seed: int = 0, t0: float = 0.0, **
     t = t0 + np.arange(n) / fps
     base = {
         "yaw": rng.normal(0, 3, n), "pitch": rng.normal(0, 3, n), "roll": rng.normal(0, 1, n),
-        **{c: rng.normal(0, 0.01, n) for c in PUPILS},
+        **{c: rng.normal(0, 0.01, n) for c in PUPILS + GAZES},
         "ear_left": 0.3 + rng.normal(0, 0.005, n), "ear_right": 0.3 + rng.normal(0, 0.005, n),
     }
     for k, v in columns.items():
         base[k] = v(t) if callable(v) else np.broadcast_to(np.asarray(v, float), (n,)).copy()
+    for p, g in zip(PUPILS, GAZES):  # the eye-in-head gaze follows the pupil unless set
+        if p in columns and g not in columns:
+            base[g] = base[p].copy()
     return pd.DataFrame({"t": t, "face": np.ones(n, bool), **base})
 
 
@@ -56,9 +60,10 @@ def energies(f: pd.Series, stem: str) -> pd.Series:
 
 
 def test_names_are_declared_unique_grouped_and_carry_hz():
-    assert VISUAL_NAMES == PUPIL_NAMES + COUPLING_NAMES + POSE_NAMES
-    assert len(set(VISUAL_NAMES)) == len(VISUAL_NAMES) == 72
-    assert {n.split(".", 1)[0] for n in VISUAL_NAMES} == {"pupil", "coupling", "pose"}
+    assert VISUAL_NAMES == PUPIL_NAMES + COUPLING_NAMES + POSE_NAMES + ["qc.pupil_windows"]
+    assert len(set(VISUAL_NAMES)) == len(VISUAL_NAMES) == 81
+    assert {n.split(".", 1)[0] for n in VISUAL_NAMES} == {"pupil", "coupling", "pose", "qc"}
+    assert "coupling.horizontal_pearson" in COUPLING_NAMES and "coupling.image_horizontal_pearson" in COUPLING_NAMES
     assert all(n.count(".") == 1 for n in VISUAL_NAMES)
     bins = [n.rsplit("_", 1)[1] for n in VISUAL_NAMES if n.startswith("pupil.left_dx_energy_")]
     assert bins == ["0hz", "3hz", "6hz", "9hz", "12hz", "15hz"]
@@ -134,18 +139,18 @@ def test_long_gap_is_never_interpolated():
     assert out["pose.yaw_angvel_dps"] == 0 and out["pose.yaw_range_deg"] == pytest.approx(20)
 
 
-def test_short_gap_is_bridged():
+def test_no_gap_is_bridged_not_even_one_frame():
     jump = {c: (lambda t: np.where(t < 10, 0.0, 0.5)) for c in PUPILS}
     track = make_track(21, 30, **jump)
-    lost = (track.t > 10 - 1 / 60) & (track.t < 10.3)  # 0.33 s between the last and next valid frame
+    lost = (track.t > 10 - 1 / 60) & (track.t < 10 + 1 / 60)  # one frame without a face, at the jump
     track.loc[lost, "face"] = False
     out, _ = features(track)
-    assert out["pupil.left_dx_energy_0hz"] > 0
+    assert out["pupil.left_dx_energy_0hz"] == 0  # the jump lies across the gap: no motion invented
     segs = resample_segments(track, PUPILS)
-    assert len(segs) == 1 and segs[0][:, 0].max() == 0.5
-    # the same hole widened past 0.5 s splits the track in two
-    track.loc[(track.t > 10 - 1 / 60) & (track.t < 10.6), "face"] = False
-    assert len(resample_segments(track, PUPILS)) == 2
+    assert len(segs) == 2 and segs[0][:, 0].max() == 0 and segs[1][:, 0].min() == 0.5
+    # a dropped frame (a missing timestamp, no face-less row) shorter than 2.5 intervals is no gap
+    kept = track[~lost].reset_index(drop=True).assign(face=True)
+    assert len(resample_segments(kept, PUPILS)) == 1
 
 
 def test_segments_shorter_than_one_window_are_dropped():
@@ -161,7 +166,7 @@ def test_track_full_of_gaps_is_nan_with_warnings():
     track["face"] = (np.arange(len(track)) % 25) < 5  # 5 frames of face, then 0.67 s without
     track.loc[~track.face, ["yaw", "pitch", "roll", *PUPILS, "ear_left", "ear_right"]] = np.nan
     out, msgs = features(track)
-    assert out.isna().all()
+    assert out.drop("qc.pupil_windows").isna().all() and out["qc.pupil_windows"] == 0
     assert any(m.startswith("pupil") for m in msgs) and any(m.startswith("coupling") for m in msgs)
     assert any(m.startswith("pose") for m in msgs) and any(m.startswith("blink") for m in msgs)
 
@@ -273,7 +278,7 @@ def odd_tracks(draw):
     specials = [np.nan, np.inf, -np.inf, 0.0, 1e300, -1e300, 5e-324, 181.0]
     kinds = ["noise"] * 8 + ["constant", "nan", "extreme", "specials"]
     cols = {}
-    for c in ["yaw", "pitch", "roll", *PUPILS, "ear_left", "ear_right"]:
+    for c in ["yaw", "pitch", "roll", *PUPILS, *GAZES, "ear_left", "ear_right"]:
         kind = draw(st.sampled_from(kinds))
         scale = 10.0 if c in ("yaw", "pitch", "roll") else 0.05
         noise = rng.normal(0, scale, n) + (0.3 if c.startswith("ear") else 0)

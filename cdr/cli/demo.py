@@ -24,8 +24,10 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads in main(), so that --help answers at once
+    import pandas as pd
 
 CONFIG = Path(__file__).resolve().parents[1] / "synth" / "demo.toml"
 
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--permutations", type=int, default=200, help="label permutations for the p-values")
     ap.add_argument("--scn-epochs", type=int, default=6, help="epochs of the demo expression network")
     args = ap.parse_args(argv)
+
+    import pandas as pd
 
     from ..report_sections import held_out_sentence
     from ..synth.cohort import config_from_mapping, generate_cohort

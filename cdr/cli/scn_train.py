@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 from cdr.errors import CdrError
-from cdr.outdir import make_output_folder
-from cdr.scn.data import FORMATS, load_dataset
-from cdr.scn.runtime import DEVICES
-from cdr.scn.train import SCNTrainer, TrainConfig
+from cdr.scn.config import DEVICES, FORMATS, TrainConfig
+
+# torch and the training code load in main(), once the arguments are known, so that
+# --help and usage errors answer at once.
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_from_args(args)
         config.check()
+        if not args.data.is_dir():
+            raise CdrError(f"{args.data}: not a folder; pass the dataset folder in the layout named by --format")
+        from cdr.outdir import make_output_folder
+        from cdr.scn.data import load_dataset
+        from cdr.scn.train import SCNTrainer
+
         data = load_dataset(args.data, args.format)
         make_output_folder(args.output)
         print(f"{args.format}: {len(data.train)} train, {len(data.test)} test"

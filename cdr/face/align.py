@@ -46,3 +46,29 @@ def align_face(rgb: np.ndarray, left_eye: np.ndarray, right_eye: np.ndarray, *, 
     """
     m = alignment_matrix(left_eye, right_eye, size)
     return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+#: Side (pixels) of the aligned crop an appearance histogram is taken from, and the
+#: central window (rows, columns) that holds the face without hair or background.
+APPEARANCE_SIZE = 48
+_APPEARANCE_WINDOW = (slice(10, 44), slice(8, 40))
+#: Hue and saturation bins of the appearance histogram.
+APPEARANCE_BINS = (12, 8)
+
+
+def appearance_histogram(crop: np.ndarray) -> np.ndarray:
+    """Hue-saturation histogram [shape=(96,), float32, sums to 1] of an aligned face crop.
+
+    ``crop`` is an RGB uint8 crop of side :data:`APPEARANCE_SIZE` cut with
+    :func:`alignment_matrix`; only its central window (cheeks, nose, eyes, mouth) counts.
+    Hue and saturation change little with head pose and expression, and differ
+    between people, so the histogram tells one person from another in one video.
+    """
+    hsv = cv2.cvtColor(np.ascontiguousarray(crop[_APPEARANCE_WINDOW]), cv2.COLOR_RGB2HSV)
+    h = cv2.calcHist([hsv], [0, 1], None, list(APPEARANCE_BINS), [0, 180, 0, 256]).ravel()
+    return h / max(float(h.sum()), 1.0)
+
+
+def appearance_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Bhattacharyya distance (0 same, 1 disjoint) of two appearance histograms."""
+    return float(cv2.compareHist(np.float32(a), np.float32(b), cv2.HISTCMP_BHATTACHARYYA))

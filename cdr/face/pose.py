@@ -84,22 +84,34 @@ def euler_from_matrix(r: np.ndarray) -> tuple[float, float, float]:
     return float(-np.degrees(a)), float(-np.degrees(b)), float(np.degrees(c))
 
 
-def orthographic_rotation(dst_xy: np.ndarray) -> np.ndarray:
-    """Rotation of a scaled-orthographic camera fit of the reference's rigid points to ``dst_xy``.
+def orthographic_camera(dst_xy: np.ndarray) -> tuple[np.ndarray, float]:
+    """Scaled-orthographic camera fit of the reference's rigid points to ``dst_xy``.
 
     A linear least-squares affine camera (through the pseudo-inverse of the centred
     reference, computed once), projected onto the nearest scaled rotation (the two
-    rows made orthonormal), completed by their cross product.
+    rows made orthonormal, the scale the mean of its singular values).
 
     Parameters
     ----------
     dst_xy : np.ndarray [shape=(len(RIGID), 2)]
         Image positions of the rigid landmarks.
+
+    Returns
+    -------
+    rows : np.ndarray [shape=(2, 3)]
+        The first two rows of the head's rotation (image axes).
+    scale : float
+        Pixels per reference unit (the reference's inter-ocular distance is 1).
     """
     _, pinv = _rigid_reference()
     m = pinv @ (dst_xy - dst_xy.mean(0))
-    u, _, vt = np.linalg.svd(m.T, full_matrices=False)
-    rows = u @ vt
+    u, d, vt = np.linalg.svd(m.T, full_matrices=False)
+    return u @ vt, float(d.mean())
+
+
+def orthographic_rotation(dst_xy: np.ndarray) -> np.ndarray:
+    """Rotation [shape=(3, 3)] of :func:`orthographic_camera`, completed by the rows' cross product."""
+    rows, _ = orthographic_camera(dst_xy)
     return np.vstack([rows, np.cross(rows[0], rows[1])])
 
 
@@ -108,6 +120,16 @@ def _rigid_reference() -> tuple[np.ndarray, np.ndarray]:
     """The reference's rigid points and the pseudo-inverse of their centred coordinates."""
     ref = reference_face()[RIGID]
     return ref, np.linalg.pinv(ref - ref.mean(0))
+
+
+#: Per eye (left, right as seen in the image): its two corners and the iris centre.
+EYE_POINTS = ((33, 133, 468), (362, 263, 473))
+#: Per eye: the lid contour (the eye opening), corners included.
+EYE_RINGS = (
+    (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
+    (362, 382, 381, 380, 374, 373, 390, 249, 263, 466, 388, 387, 386, 385, 384, 398),
+)
+_GAZE_POINTS = np.r_[np.ravel(EYE_POINTS), np.ravel(EYE_RINGS)]
 
 
 def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
@@ -131,12 +153,63 @@ def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
     yaw, pitch, roll : float
         Degrees, contract signs.
     """
+    yaw, pitch, roll = head_pose_and_gaze(landmarks, gaze=False)[:3]
+    return float(yaw), float(pitch), float(roll)
+
+
+def head_pose_and_gaze(landmarks: np.ndarray, *, gaze: bool = True) -> np.ndarray:
+    """Head pose and eye-in-head gaze of one frame.
+
+    Eye-in-head gaze is the iris centre's offset within the eye, in eye widths
+    (corner to corner), measured in the head's own frame rather than in the image:
+    x along the head's left-right axis (to the image's right when the face is
+    frontal), y along its up-down axis (down). The image-plane camera of
+    :func:`orthographic_camera` maps head-frame points to the image; the iris, the
+    corners and the lid contour are taken back through it, each with its depth in
+    the head frame set to that of the same landmark on the reference face
+    (FaceMesh's own depths are compressed, see :func:`head_pose`). This removes
+    roll, scale and foreshortening. One parallax term remains: the iris lies in
+    front of the eye corners, so a head turn slides it sideways past them (about
+    0.1 eye widths over +-30 degrees of yaw on rendered faces), and FaceMesh's
+    iris does not follow the reference depth closely. So x is measured from the
+    centre of the eye opening (the lid contour's centroid), which lies on the
+    eyeball at about the iris's depth and slides with it; y is measured from the
+    corner midpoint, because the lids follow the iris up and down.
+    ``tests/test_track.py`` holds x to a rendered head turn with the eyes fixed.
+
+    Parameters
+    ----------
+    landmarks : np.ndarray [shape=(478, 3)]
+        FaceMesh landmarks with irises, in pixels. (468 landmarks give NaN gaze.)
+    gaze : bool
+        Also compute the gaze (otherwise the last four values are NaN).
+
+    Returns
+    -------
+    np.ndarray [shape=(7,)]
+        yaw, pitch, roll (degrees, contract signs), gaze_head_left_x, gaze_head_left_y,
+        gaze_head_right_x, gaze_head_right_y (eye widths).
+    """
     ref, _ = _rigid_reference()
-    obs = np.asarray(landmarks, np.float64)[RIGID]
+    lm = np.asarray(landmarks, np.float64)
+    obs = lm[RIGID]
     _, r3, _ = umeyama(ref, obs)
     _, pitch, roll = euler_from_matrix(r3)
-    yaw, _, _ = euler_from_matrix(orthographic_rotation(obs[:, :2]))
-    return yaw, pitch, roll
+    rows, scale = orthographic_camera(obs[:, :2])
+    yaw, _, _ = euler_from_matrix(np.vstack([rows, np.cross(rows[0], rows[1])]))
+    out = np.full(7, np.nan)
+    out[:3] = yaw, pitch, roll
+    if gaze and len(lm) > 473:
+        mu_ref, mu_obs = ref.mean(0), obs[:, :2].mean(0)
+        q_z = reference_face()[_GAZE_POINTS, 2] - mu_ref[2]
+        b = (lm[_GAZE_POINTS, :2] - mu_obs) / scale - np.outer(q_z, rows[:, 2])
+        q = np.linalg.solve(rows[:, :2], b.T).T  # head-frame x, y of each point (centred)
+        corners, ring = q[:6].reshape(2, 3, 2), q[6:].reshape(2, -1, 2)
+        width = np.linalg.norm(corners[:, 1] - corners[:, 0], axis=1)
+        iris = corners[:, 2]
+        out[[3, 5]] = (iris[:, 0] - ring[:, :, 0].mean(1)) / width
+        out[[4, 6]] = (iris[:, 1] - (corners[:, 0, 1] + corners[:, 1, 1]) / 2) / width
+    return out
 
 
 def symmetric_reference(landmarks: np.ndarray) -> np.ndarray:

@@ -9,6 +9,16 @@ small or moving face stays large and centred for FaceMesh.
 
 The per-frame loop reads: decoder -> crop -> FaceMesh -> measures. I/O stays
 in :mod:`cdr.io`; one tracker is built per video, inside the worker that uses it.
+
+Only the patient's face is tracked. A rule (:mod:`cdr.face.select`, ``--face``)
+picks it among the faces the detector finds; from then on the crop follows it.
+When it is lost, every face the detector finds is a candidate, and one is taken
+back only if it is the same person: the hue-saturation histogram of its aligned
+face (:func:`cdr.face.align.appearance_histogram`) must lie within
+:data:`IDENTITY_MAX_DISTANCE` of the patient's, built from the first
+:data:`SIGNATURE_FRAMES` tracked frames. Otherwise the track stays lost; it never
+moves to another person. A detector scan every :data:`SCAN_EVERY_S` seconds (every
+second in the first 10 s) counts the faces in view (``n_faces_max``).
 """
 
 from __future__ import annotations
@@ -29,8 +39,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .. import io  # noqa: E402
-from .align import alignment_matrix  # noqa: E402
-from .pose import head_pose  # noqa: E402
+from ..errors import ParameterError  # noqa: E402
+from .align import APPEARANCE_SIZE, alignment_matrix, appearance_distance, appearance_histogram  # noqa: E402
+from .pose import head_pose_and_gaze  # noqa: E402
+from .select import AUTO_SCAN_S, FACE_CHOICES, follow_faces, most_present, pick  # noqa: E402
 
 #: Landmark indices (left/right as seen in the image).
 LEFT_EYE_CORNERS = (33, 133)
@@ -44,8 +56,21 @@ TRACK_COLUMNS = [
     "t", "face", "yaw", "pitch", "roll",
     "pupil_left_x", "pupil_left_y", "pupil_right_x", "pupil_right_y",
     "ear_left", "ear_right",
+    "gaze_head_left_x", "gaze_head_left_y", "gaze_head_right_x", "gaze_head_right_y",
+    "face_x", "face_y", "face_scale",
 ]
 _MEASURES = TRACK_COLUMNS[2:]
+
+#: Largest Bhattacharyya distance between the appearance histogram of a face found
+#: after a loss and the patient's for it to count as the patient. On rendered real
+#: faces (skimage's astronaut, matplotlib's Grace Hopper; yaw +-30, pitch +-10
+#: degrees, smiles) the same person lies at 0.0-0.36 from a frontal reference and the
+#: other person at 0.70-0.77.
+IDENTITY_MAX_DISTANCE = 0.5
+#: Tracked frames whose appearance histograms, averaged, make the patient's reference.
+SIGNATURE_FRAMES = 30
+#: Seconds between the detector scans that count the faces in view, after the first 10 s.
+SCAN_EVERY_S = 3.0
 
 #: FaceMesh works on 192x192 input; a slightly larger crop keeps the iris sharp.
 CROP_SIZE = 256
@@ -65,11 +90,20 @@ class FaceTrack:
         Aligned face crops sampled at ``crop_rate`` per second, for expression features.
     crop_times : np.ndarray [shape=(n,)]
         Seconds of each crop.
+    n_faces_max, face_switches : int
+        For ``qc.n_faces_max`` and ``qc.face_switches``.
     """
 
     frames: pd.DataFrame
     crops: np.ndarray = field(default_factory=lambda: np.zeros((0, 112, 112, 3), np.uint8))
     crop_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Most faces the detector found in one frame.
+    n_faces_max: int = 0
+    #: Times the tracked face came back more than one face size away from where it was last.
+    face_switches: int = 0
+    #: Set when ``auto`` found, after its first seconds, that another face is the patient's
+    #: (a position as fractions of width and height); :func:`track_video` then tracks again.
+    retarget: tuple[float, float] | None = None
 
     def __iter__(self):
         """Unpack as ``frames, crops, crop_times``."""
@@ -100,6 +134,24 @@ def eye_measures(lm: np.ndarray) -> np.ndarray:
         p = lm[list(ear), :2]
         out[4 + k] = (np.hypot(*(p[1] - p[5])) + np.hypot(*(p[2] - p[4]))) / (2 * np.hypot(*(p[0] - p[3])))
     return out
+
+
+def frame_measures(lm: np.ndarray, width: int, height: int) -> np.ndarray:
+    """One frame's row of the track, in the order of ``TRACK_COLUMNS[2:]``.
+
+    Parameters
+    ----------
+    lm : np.ndarray [shape=(478, 3)]
+        Landmarks in pixels.
+    width, height : int
+        The frame's size in pixels (``face_x`` is a fraction of the width, ``face_y``
+        of the height; ``face_scale``, the larger side of the face landmarks' bounding
+        box, a fraction of the width).
+    """
+    pose_gaze = head_pose_and_gaze(lm)
+    lo, hi = lm[:468, :2].min(0), lm[:468, :2].max(0)
+    face = [(lo[0] + hi[0]) / 2 / width, (lo[1] + hi[1]) / 2 / height, float(max(hi - lo)) / width]
+    return np.concatenate([pose_gaze[:3], eye_measures(lm), pose_gaze[3:], face])
 
 
 def eye_centres(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +260,7 @@ class _MeshGraph:
 
 
 class FaceTracker:
-    """Track one face through a video's frames.
+    """Track the patient's face through a video's frames.
 
     Parameters
     ----------
@@ -218,11 +270,23 @@ class FaceTracker:
         Once no face has been held for a second's worth of frames (30), run the
         full-frame detector only on every n-th frame, so that long stretches
         without a face cost little. Frames in between count as "no face".
+    face : str or (float, float)
+        Which face to take first: a rule of :data:`cdr.face.select.FACE_CHOICES`
+        (``auto`` takes the largest here; :func:`track_frames` does the rest), or a
+        position as fractions of the frame's width and height.
+    identity_max_distance : float
+        See :data:`IDENTITY_MAX_DISTANCE`; ``inf`` turns the identity check off.
     """
 
-    def __init__(self, *, min_confidence: float = 0.5, redetect_every: int = 3) -> None:
+    def __init__(self, *, min_confidence: float = 0.5, redetect_every: int = 3,
+                 face: str | tuple[float, float] = "largest",
+                 identity_max_distance: float = IDENTITY_MAX_DISTANCE) -> None:
+        if not isinstance(face, tuple) and face not in FACE_CHOICES:
+            raise ParameterError(f"face={face!r} is unknown; use one of {', '.join(FACE_CHOICES)}")
         self.min_confidence = min_confidence
         self.redetect_every = redetect_every
+        self.rule = face
+        self.identity_max_distance = identity_max_distance
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=False, max_num_faces=1, refine_landmarks=True,
             min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence,
@@ -236,6 +300,12 @@ class FaceTracker:
             self._graph = None
         self._roi: tuple[float, float, float] | None = None  # centre x, centre y, side (pixels)
         self._lost = 0
+        self._last: tuple[float, float, float] | None = None  # centre x, y, size of the last tracked face
+        self._signature = np.zeros(0)
+        self._n_signature = 0
+        self._scanned: tuple[object, np.ndarray] | None = None
+        self.n_faces_max = 0
+        self.face_switches = 0
 
     def close(self) -> None:
         self._mesh.close()
@@ -247,16 +317,51 @@ class FaceTracker:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _detect(self, frame: io.Frame) -> tuple[float, float, float] | None:
+    def detect_all(self, frame: io.Frame) -> np.ndarray:
+        """Every face the full-frame detector finds [shape=(k, 3)]: centre x, centre y, size (pixels)."""
+        if self._scanned is not None and self._scanned[0] is frame:
+            return self._scanned[1]
         rgb = frame.rgb()
         res = self._detector.process(rgb)
-        if not res.detections:
-            return None
         h, w = rgb.shape[:2]
-        best = max(res.detections, key=lambda d: d.score[0])
-        box = best.location_data.relative_bounding_box
-        side = max(box.width * w, box.height * h) * CROP_MARGIN
-        return (box.xmin + box.width / 2) * w, (box.ymin + box.height / 2) * h, side
+        boxes = np.array([
+            ((b.xmin + b.width / 2) * w, (b.ymin + b.height / 2) * h, max(b.width * w, b.height * h))
+            for b in (d.location_data.relative_bounding_box for d in res.detections or [])
+        ]).reshape(-1, 3)
+        self.n_faces_max = max(self.n_faces_max, len(boxes))
+        self._scanned = (frame, boxes)
+        return boxes
+
+    def retarget(self, target: tuple[float, float]) -> None:
+        """Drop the face held and take the one nearest ``target`` (fractions of width, height)."""
+        self.rule = target
+        self._roi = None
+        self._signature, self._n_signature = np.zeros(0), 0
+
+    def _appearance(self, frame: io.Frame, lm: np.ndarray) -> np.ndarray:
+        m = alignment_matrix(*eye_centres(lm), APPEARANCE_SIZE)
+        return appearance_histogram(frame.warp_rgb(m, APPEARANCE_SIZE))
+
+    def _acquire(self, frame: io.Frame) -> np.ndarray | None:
+        """Landmarks of the patient's face found anew by the detector, or None."""
+        boxes = self.detect_all(frame)
+        if not len(boxes):
+            return None
+        if not self._n_signature:
+            order = [pick(boxes, self.rule, frame.width, frame.height)]
+        else:  # the patient: nearest where they were first, but only if it is them
+            order = np.argsort(np.hypot(boxes[:, 0] - self._last[0], boxes[:, 1] - self._last[1]))
+        reference = self._signature / max(self._n_signature, 1)
+        for i in order:
+            cx, cy, size = boxes[i]
+            lm = self._mesh_in_roi(frame, (cx, cy, size * CROP_MARGIN))
+            if lm is None:
+                continue
+            if self._n_signature and (appearance_distance(self._appearance(frame, lm), reference)
+                                      > self.identity_max_distance):
+                continue
+            return lm
+        return None
 
     def _mesh_in_roi(self, frame: io.Frame, roi: tuple[float, float, float]) -> np.ndarray | None:
         cx, cy, side = roi
@@ -278,28 +383,33 @@ class FaceTracker:
         return lm
 
     def process(self, frame: io.Frame | np.ndarray) -> np.ndarray | None:
-        """Landmarks [shape=(478, 3), pixels] of the face in one frame (or RGB image), or None."""
+        """Landmarks [shape=(478, 3), pixels] of the patient's face in one frame (or RGB image), or None."""
         if isinstance(frame, np.ndarray):
             frame = io.Frame(0.0, rgb=frame)
-        fresh = False
-        if self._roi is None:
+        fresh = self._roi is None
+        if fresh:
             self._lost += 1
             if self._lost > 30 and self._lost % self.redetect_every:
                 return None
-            self._roi = self._detect(frame)
-            fresh = True
-            if self._roi is None:
-                return None
-        lm = self._mesh_in_roi(frame, self._roi)
-        if lm is None and not fresh:
-            self._roi = self._detect(frame)
-            lm = None if self._roi is None else self._mesh_in_roi(frame, self._roi)
+            lm = self._acquire(frame)
+        else:
+            lm = self._mesh_in_roi(frame, self._roi)
+            if lm is None:
+                fresh, lm = True, self._acquire(frame)
         if lm is None:
             self._roi = None
             return None
         self._lost = 0
         lo, hi = lm[:468, :2].min(0), lm[:468, :2].max(0)
-        self._roi = (*((lo + hi) / 2), float(max(hi - lo)) * CROP_MARGIN)
+        (cx, cy), size = (lo + hi) / 2, float(max(hi - lo))
+        if fresh and self._last is not None and np.hypot(cx - self._last[0], cy - self._last[1]) > self._last[2]:
+            self.face_switches += 1
+        self._last = (float(cx), float(cy), size)
+        self._roi = (float(cx), float(cy), size * CROP_MARGIN)
+        if self._n_signature < SIGNATURE_FRAMES:
+            h = self._appearance(frame, lm)
+            self._signature = h if not self._n_signature else self._signature + h
+            self._n_signature += 1
         return lm
 
 
@@ -310,8 +420,9 @@ def landmarks_in_image(rgb: np.ndarray) -> np.ndarray | None:
 
 
 def track_frames(frames, *, crop_rate: float = 2.0, crop_size: int = 112,
-                 tracker: FaceTracker | None = None) -> FaceTrack:
-    """Track a face through a video's frames.
+                 tracker: FaceTracker | None = None, face: str | tuple[float, float] = "auto",
+                 restartable: bool = False) -> FaceTrack:
+    """Track the patient's face through a video's frames.
 
     Parameters
     ----------
@@ -321,33 +432,60 @@ def track_frames(frames, *, crop_rate: float = 2.0, crop_size: int = 112,
         Aligned face crops kept per second (0 keeps none).
     crop_size : int
         Side of the crops in pixels.
+    face : str or (float, float)
+        Whose face (see :mod:`cdr.face.select`); ignored when ``tracker`` is given.
+        With ``auto`` the largest face is tracked from the start; after
+        ``AUTO_SCAN_S`` seconds, if another face was present in more scans, the
+        track moves to it from there on (counted in ``face_switches``), or, with
+        ``restartable``, stops and returns a track whose ``retarget`` says where
+        that face is, so that the caller can track again from the start.
     """
     with quiet_mediapipe():
-        return _track_frames(frames, crop_rate=crop_rate, crop_size=crop_size, tracker=tracker)
+        return _track_frames(frames, crop_rate=crop_rate, crop_size=crop_size, tracker=tracker,
+                             face=face, restartable=restartable)
 
 
-def _track_frames(frames, *, crop_rate: float, crop_size: int, tracker: FaceTracker | None) -> FaceTrack:
+def _track_frames(frames, *, crop_rate: float, crop_size: int, tracker: FaceTracker | None,
+                  face: str | tuple[float, float], restartable: bool) -> FaceTrack:
     own = tracker is None
-    tracker = tracker or FaceTracker()
+    tracker = tracker or FaceTracker(face=face)
+    auto = tracker.rule == "auto"
     times: list[float] = []
     found: list[bool] = []
     rows: list[np.ndarray] = []
     crops: list[np.ndarray] = []
     crop_times: list[float] = []
-    next_crop = 0.0
+    scans: list[np.ndarray] = []  # the detector's boxes in the first AUTO_SCAN_S seconds
+    held: list[tuple[float, float, float] | None] = []  # the tracked face at each of those scans
+    next_crop = next_scan = 0.0
     nan_row = np.full(len(_MEASURES), np.nan)
+    retarget = None
     try:
         for frame in frames:
             if isinstance(frame, tuple):
                 frame = io.Frame(frame[0], rgb=frame[1])
             t = frame.t
             lm = tracker.process(frame)
+            if t >= next_scan:
+                boxes = tracker.detect_all(frame)
+                next_scan = t + (1.0 if t < AUTO_SCAN_S else SCAN_EVERY_S)
+                if auto and t < AUTO_SCAN_S:
+                    scans.append(boxes)
+                    held.append(tracker._last if lm is not None else None)
+            if auto and t >= AUTO_SCAN_S:
+                auto = False
+                retarget = _patient_elsewhere(scans, held, frame.width, frame.height)
+                if retarget is not None:
+                    if restartable:
+                        break
+                    tracker.retarget(retarget)
+                    retarget = None
             times.append(t)
             found.append(lm is not None)
             if lm is None:
                 rows.append(nan_row)
                 continue
-            rows.append(np.concatenate([head_pose(lm), eye_measures(lm)]))
+            rows.append(frame_measures(lm, frame.width, frame.height))
             if crop_rate > 0 and t >= next_crop:
                 crops.append(frame.warp_rgb(alignment_matrix(*eye_centres(lm), crop_size), crop_size))
                 crop_times.append(t)
@@ -362,14 +500,38 @@ def _track_frames(frames, *, crop_rate: float, crop_size: int, tracker: FaceTrac
         frames=df,
         crops=np.array(crops, np.uint8).reshape(-1, crop_size, crop_size, 3),
         crop_times=np.array(crop_times, float),
+        n_faces_max=tracker.n_faces_max, face_switches=tracker.face_switches, retarget=retarget,
     )
 
 
+def _patient_elsewhere(scans: list[np.ndarray], held: list, width: int, height: int) -> tuple[float, float] | None:
+    """Where the ``auto`` rule's face is, if the track has not been holding it; else None."""
+    faces = follow_faces(scans)
+    if len(faces) < 2:
+        return None
+    chosen = most_present(faces)
+    on_it = sum(
+        1 for k, (x, y) in zip(chosen.scans, chosen.positions)
+        if held[k] is not None and np.hypot(held[k][0] - x, held[k][1] - y) <= held[k][2]
+    )
+    tracked = sum(h is not None for h in held)
+    if tracked and on_it * 2 > tracked:
+        return None
+    return chosen.x / width, chosen.y / height
+
+
 def track_video(path: str | Path, *, width: int | None = None, stride: int = 1,
-                crop_rate: float = 2.0, crop_size: int = 112) -> FaceTrack:
-    """Decode a video and track its face (see :func:`track_frames`).
+                crop_rate: float = 2.0, crop_size: int = 112,
+                face: str | tuple[float, float] = "auto") -> FaceTrack:
+    """Decode a video and track the patient's face (see :func:`track_frames`).
 
     ``width`` scales frames in the decoder (aspect kept); ``stride`` keeps every n-th frame.
+    When ``auto`` finds after its first seconds that the patient is another face than
+    the one it started on, the video is tracked again from the start on that face.
     """
-    return track_frames(io.iter_video(path, width=width, stride=stride),
-                        crop_rate=crop_rate, crop_size=crop_size)
+    ft = track_frames(io.iter_video(path, width=width, stride=stride), crop_rate=crop_rate,
+                      crop_size=crop_size, face=face, restartable=True)
+    if ft.retarget is not None:
+        ft = track_frames(io.iter_video(path, width=width, stride=stride), crop_rate=crop_rate,
+                          crop_size=crop_size, face=ft.retarget)
+    return ft

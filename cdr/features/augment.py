@@ -5,9 +5,15 @@ the track format: x to the image's right, yaw > 0 nose toward the image's
 right, roll > 0 clockwise as seen in the image):
 
 - the eye that appeared on the image's left now appears on its right, so the
-  ``*_left`` and ``*_right`` columns (pupils and eye aspect ratios) swap;
-- pupil x positions change sign (x -> -x); pupil y is unchanged;
-- ``yaw`` and ``roll`` change sign; ``pitch`` is unchanged.
+  ``*_left`` and ``*_right`` columns (pupils, eye-in-head gaze, eye aspect
+  ratios) swap;
+- pupil and eye-in-head x change sign (x -> -x); their y is unchanged;
+- ``yaw`` and ``roll`` change sign; ``pitch`` is unchanged;
+- the face centre moves to ``face_x -> 1 - face_x``; ``face_y`` and ``face_scale``
+  are unchanged.
+
+Tracks without the eye-in-head or face-position columns (written by older
+versions) are mirrored in the columns they have.
 
 A mirrored recording's row in the feature table is ``<video_id>#flip``.
 """
@@ -20,9 +26,14 @@ from .segments import require_columns
 
 FLIP_SUFFIX = "#flip"
 #: Column pairs that swap under a horizontal mirror.
-SWAP = [("pupil_left_x", "pupil_right_x"), ("pupil_left_y", "pupil_right_y"), ("ear_left", "ear_right")]
+SWAP = [("pupil_left_x", "pupil_right_x"), ("pupil_left_y", "pupil_right_y"), ("ear_left", "ear_right"),
+        ("gaze_head_left_x", "gaze_head_right_x"), ("gaze_head_left_y", "gaze_head_right_y")]
 #: Columns that change sign under a horizontal mirror (after the swap).
-NEGATE = ["pupil_left_x", "pupil_right_x", "yaw", "roll"]
+NEGATE = ["pupil_left_x", "pupil_right_x", "gaze_head_left_x", "gaze_head_right_x", "yaw", "roll"]
+#: Columns ``c`` that become ``1 - c``.
+COMPLEMENT = ["face_x"]
+#: Columns mirrored only when present.
+OPTIONAL = {"gaze_head_left_x", "gaze_head_right_x", "gaze_head_left_y", "gaze_head_right_y", "face_x"}
 
 
 def flipped_id(video_id: str) -> str:
@@ -51,10 +62,15 @@ def flip_track(track: pd.DataFrame) -> pd.DataFrame:
         A new frame with the same index and column order; ``flip_track`` applied
         twice gives back the original values.
     """
-    require_columns(track, [c for pair in SWAP for c in pair] + ["yaw", "pitch", "roll"])
+    require_columns(track, [c for pair in SWAP for c in pair if c not in OPTIONAL] + ["yaw", "pitch", "roll"])
     out = track.copy()
     for a, b in SWAP:
-        out[a], out[b] = track[b].to_numpy(copy=True), track[a].to_numpy(copy=True)
+        if a in track.columns and b in track.columns:
+            out[a], out[b] = track[b].to_numpy(copy=True), track[a].to_numpy(copy=True)
     for c in NEGATE:
-        out[c] = -out[c]
+        if c in track.columns:
+            out[c] = -out[c]
+    for c in COMPLEMENT:
+        if c in track.columns:
+            out[c] = 1.0 - out[c]
     return out

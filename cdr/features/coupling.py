@@ -2,11 +2,19 @@
 
 The study's global features, on two pairs of axes:
 
-- ``horizontal``: ``yaw`` (degrees) with the pupil x position (mean of both eyes);
-- ``vertical``: ``pitch`` (degrees) with the pupil y position (mean of both eyes).
+- ``horizontal``: ``yaw`` (degrees) with the eye-in-head gaze x (``gaze_head_*_x``,
+  mean of both eyes);
+- ``vertical``: ``pitch`` (degrees) with the eye-in-head gaze y (mean of both eyes).
 
-Both signals are resampled to a fixed rate in gap-free segments
-(:mod:`cdr.features.segments`). Per pair:
+The eye position is taken in the head's own frame (see
+:func:`cdr.face.pose.head_pose_and_gaze`): in image axes a head turn with the
+eyes fixed in the head moves the pupil by itself (the iris sits in front of the
+eye corners), which would put a geometric term into every correlation with yaw.
+The study's image-axes version (``pupil_*`` columns) stays available as
+``image_horizontal`` and ``image_vertical``, so that the study can be reproduced.
+
+Both signals are resampled to the analysis rate in segments that never bridge a
+frame without a face (:mod:`cdr.features.segments`). Per pair:
 
 - ``pearson``: :func:`scipy.stats.pearsonr` over all samples;
 - ``spearman``: :func:`scipy.stats.spearmanr` over all samples;
@@ -32,8 +40,12 @@ from .segments import (
     DEFAULT_RATE, MAX_GAP_S, MIN_SEGMENT_SAMPLES, not_measurable, resample_segments, total_duration_s,
 )
 
-COUPLING_COLUMNS = ["yaw", "pitch", "pupil_left_x", "pupil_left_y", "pupil_right_x", "pupil_right_y"]
-PAIRS = ("horizontal", "vertical")
+GAZE_COLUMNS = ["gaze_head_left_x", "gaze_head_left_y", "gaze_head_right_x", "gaze_head_right_y"]
+IMAGE_COLUMNS = ["pupil_left_x", "pupil_left_y", "pupil_right_x", "pupil_right_y"]
+COUPLING_COLUMNS = ["yaw", "pitch", *GAZE_COLUMNS, *IMAGE_COLUMNS]
+#: Pair name -> the eye columns it reads (left x, left y, right x, right y).
+SOURCES = {"": GAZE_COLUMNS, "image_": IMAGE_COLUMNS}
+PAIRS = ("horizontal", "vertical", "image_horizontal", "image_vertical")
 STATS = ("pearson", "spearman", "win_mean", "win_std")
 WINDOW_S = 5.0
 #: Less valid track than this (seconds) makes the whole group NaN.
@@ -96,7 +108,7 @@ def coupling_features(
     *,
     rate: float = DEFAULT_RATE,
     window_s: float = WINDOW_S,
-    max_gap_s: float = MAX_GAP_S,
+    max_gap_s: float | None = MAX_GAP_S,
     min_track_s: float = MIN_TRACK_S,
     min_samples: int = MIN_SEGMENT_SAMPLES,
 ) -> pd.Series:
@@ -110,8 +122,8 @@ def coupling_features(
         Resampling rate in Hz.
     window_s : float
         Length of the windows of the windowed correlations, in seconds.
-    max_gap_s : float
-        Longest gap in the face (s) bridged by interpolation.
+    max_gap_s : float, optional
+        Frames further apart than this (s) end a segment (default 2.5 frame intervals).
     min_track_s : float
         Less usable track than this (s) makes every value NaN, with a warning.
     min_samples : int
@@ -125,32 +137,35 @@ def coupling_features(
     if not np.isfinite(window_s) or window_s <= 0:
         raise ParameterError(f"window_s={window_s} must be a positive number of seconds")
     out = pd.Series(np.nan, index=COUPLING_NAMES, dtype=float)
-    segs = resample_segments(track, COUPLING_COLUMNS, rate=rate, max_gap_s=max_gap_s, min_samples=min_samples)
-    dur = total_duration_s(segs, rate)
-    if dur < min_track_s:
-        not_measurable(
-            f"coupling features are NaN: {dur:.2f} s of usable head and pupil track, "
-            f"{min_track_s} s needed"
-        )
-        return out
-    n_win = max(int(round(window_s * rate)), 3)
-    axes = {"horizontal": (0, 2, 4), "vertical": (1, 3, 5)}  # pose column, left pupil, right pupil
     missing: list[str] = []
-    for pair, (ip, il, ir) in axes.items():
-        pieces = [(s[:, ip], (s[:, il] + s[:, ir]) / 2) for s in segs]
-        head = np.concatenate([p[0] for p in pieces])
-        eye = np.concatenate([p[1] for p in pieces])
-        r, rho = correlations(head, eye)
-        wr = windowed_pearson(pieces, n_win)
-        wr = wr[np.isfinite(wr)]
-        out[f"coupling.{pair}_pearson"] = r
-        out[f"coupling.{pair}_spearman"] = rho
-        out[f"coupling.{pair}_win_mean"] = wr.mean() if len(wr) else np.nan
-        out[f"coupling.{pair}_win_std"] = wr.std() if len(wr) >= 2 else np.nan
-        if not np.isfinite(r):
-            missing.append(f"{pair} (head or pupil constant)")
-        elif len(wr) < 2:
-            missing.append(f"{pair} windowed ({len(wr)} usable {window_s:g} s window(s))")
+    for prefix, eyes in SOURCES.items():
+        segs = resample_segments(track, ["yaw", "pitch", *eyes], rate=rate, max_gap_s=max_gap_s,
+                                 min_samples=min_samples)
+        dur = total_duration_s(segs, rate)
+        if dur < min_track_s:
+            not_measurable(
+                f"coupling features ({prefix or 'head-frame '}gaze) are NaN: {dur:.2f} s of usable "
+                f"head and eye track, {min_track_s} s needed"
+            )
+            continue
+        n_win = max(int(round(window_s * rate)), 3)
+        axes = {"horizontal": (0, 2, 4), "vertical": (1, 3, 5)}  # pose column, left eye, right eye
+        for axis, (ip, il, ir) in axes.items():
+            pair = prefix + axis
+            pieces = [(s[:, ip], (s[:, il] + s[:, ir]) / 2) for s in segs]
+            head = np.concatenate([p[0] for p in pieces])
+            eye = np.concatenate([p[1] for p in pieces])
+            r, rho = correlations(head, eye)
+            wr = windowed_pearson(pieces, n_win)
+            wr = wr[np.isfinite(wr)]
+            out[f"coupling.{pair}_pearson"] = r
+            out[f"coupling.{pair}_spearman"] = rho
+            out[f"coupling.{pair}_win_mean"] = wr.mean() if len(wr) else np.nan
+            out[f"coupling.{pair}_win_std"] = wr.std() if len(wr) >= 2 else np.nan
+            if not np.isfinite(r):
+                missing.append(f"{pair} (head or eye constant)")
+            elif len(wr) < 2:
+                missing.append(f"{pair} windowed ({len(wr)} usable {window_s:g} s window(s))")
     if missing:
         not_measurable(f"coupling features partly NaN: {', '.join(missing)}")
     return out

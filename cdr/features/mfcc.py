@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
+from .blocks import in_blocks
 from .voice import frame_params
 
 KINDS = ("", "_d1", "_d2")
@@ -64,8 +65,11 @@ def mfcc_frames(y: np.ndarray, sr: int, *, n_mfcc: int = 13, n_mels: int = 40) -
         raise ParameterError(f"n_mels={n_mels} must be at least n_mfcc={n_mfcc}")
     frame, hop = frame_params(sr)
     n_fft = int(2 ** np.ceil(np.log2(frame)))
-    mel = librosa.feature.melspectrogram(
-        y=y, sr=sr, n_fft=n_fft, win_length=frame, hop_length=hop, n_mels=int(n_mels), center=True, power=2.0
+    mel = in_blocks(  # centred frames, a block at a time (bounded memory on long recordings)
+        lambda chunk: librosa.feature.melspectrogram(
+            y=chunk, sr=sr, n_fft=n_fft, win_length=frame, hop_length=hop, n_mels=int(n_mels), center=False, power=2.0
+        ),
+        y, frame_length=n_fft, hop=hop,
     )
     c = librosa.feature.mfcc(S=librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None), n_mfcc=int(n_mfcc))
     if c.shape[1] < 3:

@@ -1,7 +1,8 @@
 """Head-pose statistics and blink rate of one face track.
 
-Yaw, pitch and roll (degrees) are resampled to a fixed rate in gap-free
-segments (:mod:`cdr.features.segments`). Per angle ``a`` in yaw, pitch, roll:
+Yaw, pitch and roll (degrees) are resampled to the analysis rate in segments
+that never bridge a frame without a face (:mod:`cdr.features.segments`), so
+that a straight line across a gap never reads as head motion. Per angle ``a`` in yaw, pitch, roll:
 
 - ``pose.<a>_std_deg``: standard deviation (ddof=1) over all samples;
 - ``pose.<a>_range_deg``: maximum minus minimum;
@@ -77,7 +78,7 @@ def pose_features(
     track: pd.DataFrame,
     *,
     rate: float = DEFAULT_RATE,
-    max_gap_s: float = MAX_GAP_S,
+    max_gap_s: float | None = MAX_GAP_S,
     min_track_s: float = MIN_TRACK_S,
     min_blink_track_s: float = MIN_BLINK_TRACK_S,
     closed_ear: float = CLOSED_EAR,
@@ -93,8 +94,9 @@ def pose_features(
         ``ear_right``.
     rate : float
         Resampling rate in Hz.
-    max_gap_s : float
-        Longest gap in the face (s) bridged by interpolation.
+    max_gap_s : float, optional
+        Frames further apart than this (s) end a segment (default 2.5 frame intervals);
+        no frame without a face is ever bridged.
     min_track_s, min_blink_track_s : float
         Less usable pose / EAR track than this (s) makes those values NaN, with a warning.
     closed_ear : float

@@ -3,15 +3,20 @@
 The study's local features. For each eye (``left``, ``right`` as seen in the
 image) and for their mean (``mean``), and for each image axis:
 
-1. the pupil position (eye widths, see the track format) is resampled to a fixed
-   rate (default 30 Hz) in gap-free segments (:mod:`cdr.features.segments`);
-2. ``dx`` / ``dy`` = difference between consecutive samples (eye widths per sample);
+1. the pupil position (eye widths, image axes, see the track format) is cut into
+   segments at every frame without a face and resampled to the analysis rate
+   (30 Hz) with an anti-alias filter (:mod:`cdr.features.segments`, which says
+   why a common rate and not each recording's own frames);
+2. ``dx`` / ``dy`` = difference between consecutive samples (eye widths per
+   1/30 s, whatever the camera's frame rate);
 3. STFT (:class:`scipy.signal.ShortTimeFFT`, periodic Hamming window of 10
    samples, hop 5, ``scale_to="magnitude"``); only windows lying wholly inside a
-   segment are kept. Hamming rather than Hann: with 10-sample windows the 3 Hz
-   bin neighbours the 0 Hz bin, and under a Hann window a 3 Hz oscillation in
-   cosine phase puts exactly as much magnitude into 0 Hz as into 3 Hz; under
-   Hamming the true bin stays at least ~1.4x stronger in energy;
+   segment are kept, so no window touches a frame without a face (their number
+   is ``qc.pupil_windows``; fewer than :data:`MIN_WINDOWS` make the group NaN).
+   Hamming rather than Hann: with 10-sample windows the 3 Hz bin neighbours the
+   0 Hz bin, and under a Hann window a 3 Hz oscillation in cosine phase puts
+   exactly as much magnitude into 0 Hz as into 3 Hz; under Hamming the true bin
+   stays at least ~1.4x stronger in energy;
 4. superposition: the **mean** of the window magnitude spectra ``|Z|`` over all
    windows of all segments (a mean rather than a sum, so that values do not
    grow with the length of the recording) gives one spectrum ``S(f)`` per axis.
@@ -19,12 +24,19 @@ image) and for their mean (``mean``), and for each image axis:
 Features per (eye, axis), e.g. ``pupil.left_dx_energy_3hz``:
 
 - ``energy_<f>hz``: ``S(f)**2`` in each frequency bin ``f`` (Hz in the name;
-  ``2p5hz`` stands for 2.5 Hz);
-- ``total_energy``: sum of ``S(f)**2`` over all bins;
-- ``centroid_hz``: ``sum(f * S(f)) / sum(S(f))``;
-- ``high_low_ratio``: energy in bins ``f >= split_hz`` over energy in bins below.
+  ``2p5hz`` stands for 2.5 Hz). A bin the recording's frames cannot show is NaN
+  (one warning): a bin at or above the camera's Nyquist frequency, and, when the
+  recording was resampled, the analysis rate's own Nyquist bin (15 Hz), which
+  the anti-alias filter halves. So 24 fps keeps 0-9 Hz, 25 fps 0-12 Hz, 30 fps
+  0-15 Hz, 50 and 60 fps 0-12 Hz;
+- ``total_energy``: sum of ``S(f)**2`` over the bins up to :data:`SUMMARY_MAX_HZ`
+  (10 Hz: 0, 3, 6 and 9 Hz), a band every usual camera records, so that the
+  summaries mean the same at 24 and at 60 fps;
+- ``centroid_hz``: ``sum(f * S(f)) / sum(S(f))`` over the same bins;
+- ``high_low_ratio``: energy in those bins at or above ``split_hz`` (6 Hz) over
+  the energy in those below.
 
-Energies are in (eye widths per sample)**2 at the resampling rate.
+Energies are in (eye widths per 1/30 s)**2.
 """
 
 from __future__ import annotations
@@ -34,9 +46,7 @@ import pandas as pd
 from scipy.signal import ShortTimeFFT
 
 from ..errors import ParameterError
-from .segments import (
-    DEFAULT_RATE, MAX_GAP_S, WINDOW_SAMPLES, not_measurable, resample_segments, total_duration_s,
-)
+from .segments import DEFAULT_RATE, MAX_GAP_S, WINDOW_SAMPLES, frame_timing, not_measurable, resample_segments
 
 PUPIL_COLUMNS = ["pupil_left_x", "pupil_left_y", "pupil_right_x", "pupil_right_y"]
 EYES = ("left", "right", "mean")
@@ -47,8 +57,10 @@ NPERSEG = WINDOW_SAMPLES
 WINDOW = "hamming"
 #: Bins at or above this frequency (Hz) count as the high band.
 SPLIT_HZ = 6.0
-#: Less valid track than this (seconds) makes the whole group NaN.
-MIN_TRACK_S = 2.0
+#: Fewer STFT windows than this (2 s of track at 30 Hz, hop 5) make the whole group NaN.
+MIN_WINDOWS = 12
+#: The summaries (total energy, centroid, high/low ratio) use the bins up to this frequency.
+SUMMARY_MAX_HZ = 10.0
 
 
 def _hz_label(f: float) -> str:
@@ -120,71 +132,107 @@ def superposed_spectra(
 
 def _summaries(freqs: np.ndarray, spec: np.ndarray, split_hz: float) -> list[float]:
     energy = spec**2
-    total = float(energy.sum())
-    mag = float(spec.sum())
-    low, high = float(energy[freqs < split_hz].sum()), float(energy[freqs >= split_hz].sum())
-    centroid = float((freqs * spec).sum() / mag) if mag > 0 else np.nan
+    band = freqs <= SUMMARY_MAX_HZ
+    f, e, m = freqs[band], energy[band], spec[band]
+    total = float(e.sum())
+    mag = float(m.sum())
+    low, high = float(e[f < split_hz].sum()), float(e[f >= split_hz].sum())
+    centroid = float((f * m).sum() / mag) if mag > 0 else np.nan
     ratio = high / low if low > 0 else np.nan
     return [*energy.tolist(), total, centroid, ratio]
 
 
-def pupil_features(
+def measurable_bins(freqs: np.ndarray, *, rate: float, native_rate: float, nyquist_hz: float) -> np.ndarray:
+    """Which bins a recording's frames can show (see the module docstring).
+
+    Parameters
+    ----------
+    freqs : np.ndarray [shape=(n_bins,)]
+        Bin frequencies (Hz) at the analysis ``rate``.
+    native_rate, nyquist_hz : float
+        From :func:`cdr.features.segments.frame_timing`.
+    """
+    if not np.isfinite(nyquist_hz):
+        return np.zeros(len(freqs), dtype=bool)
+    resampled = abs(native_rate - rate) > 0.01 * rate
+    if resampled:
+        return freqs < min(nyquist_hz, rate / 2)
+    return freqs <= nyquist_hz * 1.01
+
+
+def pupil_spectra(
     track: pd.DataFrame,
     *,
     rate: float = DEFAULT_RATE,
     nperseg: int = NPERSEG,
     split_hz: float = SPLIT_HZ,
-    max_gap_s: float = MAX_GAP_S,
-    min_track_s: float = MIN_TRACK_S,
-) -> pd.Series:
-    """Pupil-motion STFT features of one face track.
+    max_gap_s: float | None = MAX_GAP_S,
+    min_windows: int = MIN_WINDOWS,
+) -> tuple[pd.Series, int]:
+    """Pupil-motion STFT features of one face track, and the number of windows used.
 
     Parameters
     ----------
     track : pd.DataFrame [shape=(n_frames, ...)]
         Face track with ``t``, ``face`` and the four pupil columns.
     rate : float
-        Resampling rate in Hz (bins are ``rate / nperseg`` Hz apart).
+        Analysis rate in Hz (bins are ``rate / nperseg`` Hz apart).
     nperseg : int
         STFT window in samples (the study uses 10 frames).
     split_hz : float
         Lowest frequency of the high band of ``high_low_ratio``.
-    max_gap_s : float
-        Longest gap in the face (s) bridged by interpolation.
-    min_track_s : float
-        Less usable track than this (s) makes every value NaN, with a warning.
+    max_gap_s : float, optional
+        Frames further apart than this (s) end a segment (default 2.5 frame intervals).
+    min_windows : int
+        Fewer STFT windows than this make every value NaN, with a warning.
 
     Returns
     -------
-    pd.Series
+    features : pd.Series
         Indexed by ``pupil_names(rate=rate, nperseg=nperseg)``. Values are NaN
         (with a :class:`NotMeasurableWarning`) where they cannot be measured.
+    n_windows : int
+        STFT windows used (``qc.pupil_windows``).
     """
     names = pupil_names(rate=rate, nperseg=nperseg)
     segs = resample_segments(
         track, PUPIL_COLUMNS, rate=rate, max_gap_s=max_gap_s, min_samples=nperseg + 1
     )
-    dur = total_duration_s(segs, rate)
-    if dur < min_track_s:
-        not_measurable(
-            f"pupil features are NaN: {dur:.2f} s of usable pupil track in segments of at least "
-            f"{nperseg + 1} samples, {min_track_s} s needed"
-        )
-        return pd.Series(np.nan, index=names, dtype=float)
     # columns: left x, left y, right x, right y, mean x, mean y
     segs = [np.column_stack([s, (s[:, 0] + s[:, 2]) / 2, (s[:, 1] + s[:, 3]) / 2]) for s in segs]
-    freqs, spectra, _ = superposed_spectra(segs, rate=rate, nperseg=nperseg)
+    freqs, spectra, n_windows = superposed_spectra(segs, rate=rate, nperseg=nperseg)
+    if n_windows < min_windows:
+        not_measurable(
+            f"pupil features are NaN: {n_windows} STFT window(s) of {nperseg} samples lie wholly "
+            f"within the face track, {min_windows} needed"
+        )
+        return pd.Series(np.nan, index=names, dtype=float), n_windows
+    native, nyquist = frame_timing(track)
+    shown = measurable_bins(freqs, rate=rate, native_rate=native, nyquist_hz=nyquist)
+    spectra[:, ~shown] = np.nan
+    if not shown.all():
+        not_measurable(
+            f"pupil bands from {freqs[~shown].min():g} Hz are NaN: the frames "
+            f"({native:.3g} fps) show motion up to {nyquist:.3g} Hz only"
+        )
     order = {"left": (0, 1), "right": (2, 3), "mean": (4, 5)}
     values: list[float] = []
     for eye in EYES:
         for col in order[eye]:
             values += _summaries(freqs, spectra[col], split_hz)
     out = pd.Series(values, index=names, dtype=float)
+    unshown = np.tile(np.r_[~shown, [False] * 3], len(EYES) * len(AXES))  # already said
     bad = ~np.isfinite(out.to_numpy())
-    if bad.any():
-        out[bad] = np.nan
+    out[bad] = np.nan
+    other = bad & ~unshown
+    if other.any():
         not_measurable(
-            f"{int(bad.sum())} pupil feature(s) are NaN (no pupil motion in a band, "
-            f"e.g. {out.index[bad][0]})"
+            f"{int(other.sum())} pupil feature(s) are NaN (no pupil motion in the band, or a bin "
+            f"the summaries need is not shown, e.g. {out.index[other][0]})"
         )
-    return out
+    return out, n_windows
+
+
+def pupil_features(track: pd.DataFrame, **kwargs) -> pd.Series:
+    """Pupil-motion STFT features of one face track (:func:`pupil_spectra` without the window count)."""
+    return pupil_spectra(track, **kwargs)[0]

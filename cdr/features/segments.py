@@ -1,16 +1,32 @@
-"""Face-track segments on a fixed sampling grid, shared by the visual feature groups.
+"""Face-track segments on a common analysis rate, shared by the visual feature groups.
 
-A face track has one row per decoded frame with real timestamps (24, 25, 30 fps
-or variable). The visual features need evenly sampled signals at one rate, so
-that frequency bins and windows mean the same thing for every recording:
+A face track has one row per decoded frame with real timestamps (24, 25, 30,
+50, 60 fps or variable). The visual features need evenly sampled signals at one
+rate, so that frequency bins, windows and frame-to-frame differences mean the
+same thing for every camera. The choice made here is to **resample every
+recording to one analysis rate (30 Hz, the study's) with an anti-alias
+filter**, rather than to analyse each recording in its own frames: in its own
+frames a 10-frame window spans 0.42 s at 24 fps and 0.17 s at 60 fps, so its
+bins lie at multiples of 2.4 Hz or 6 Hz and its differences are per 1/24 s or
+per 1/60 s, and no column of the feature table would mean the same thing across
+cameras. Resampled, every recording has the same bins (0, 3, ..., 15 Hz) under
+the same names, and what a slower camera cannot show is marked NaN
+(:func:`frame_timing` gives its Nyquist frequency) instead of being invented.
 
 1. rows where ``face`` is false, where ``t`` is not finite, or where a requested
    column is missing or outside its plausible range are *invalid*;
-2. the valid rows are cut into segments wherever two consecutive valid frames
-   are more than ``max_gap_s`` apart (default 0.5 s); shorter holes are bridged
-   by linear interpolation, longer ones never;
-3. each segment is linearly interpolated onto the grid ``t0 + k / rate``;
-4. segments with fewer than ``min_samples`` grid samples are dropped.
+2. the rows, in time order, are cut into segments at every invalid row and
+   wherever two consecutive frames lie more than ``max_gap_s`` apart (default
+   2.5 frame intervals): **no gap is bridged**, so a window never touches a
+   frame without a face;
+3. each segment is put on an even grid at the recording's own frame rate (the
+   median frame interval) by a cubic spline through its frames: for a constant
+   frame rate the grid falls on the frames and the values are the frames' own;
+   for a variable frame rate the spline fills in between;
+4. each segment is resampled to the analysis rate by :func:`scipy.signal.resample_poly`
+   (polyphase FIR with a Kaiser-window anti-alias filter; the ratio is the nearest
+   fraction with a denominator of at most 64, so 29.97 fps is taken as 30);
+5. segments with fewer than ``min_samples`` samples are dropped.
 """
 
 from __future__ import annotations
@@ -18,16 +34,24 @@ from __future__ import annotations
 import warnings
 from typing import Sequence
 
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
+from scipy.interpolate import CubicSpline
+from scipy.signal import resample_poly
 
 from ..errors import InputError, ParameterError
 
 #: Default rate (Hz) that every track is resampled to. With the study's
 #: 10-frame STFT windows it gives frequency bins every 3 Hz (0, 3, ..., 15 Hz).
 DEFAULT_RATE = 30.0
-#: Longest hole (s) between two valid frames that is bridged by interpolation.
-MAX_GAP_S = 0.5
+#: Longest time (s) between two consecutive frames inside one segment; None means
+#: :data:`GAP_INTERVALS` frame intervals of the recording.
+MAX_GAP_S: float | None = None
+GAP_INTERVALS = 2.5
+#: Largest denominator of the resampling ratio.
+MAX_DENOMINATOR = 64
 #: The study's analysis window, in samples at the resampling rate (10 frames).
 WINDOW_SAMPLES = 10
 #: Shortest kept segment, in samples: one window of frame-to-frame differences
@@ -44,6 +68,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     "pupil_left_y": (-3.0, 3.0),
     "pupil_right_x": (-3.0, 3.0),
     "pupil_right_y": (-3.0, 3.0),
+    "gaze_head_left_x": (-3.0, 3.0),
+    "gaze_head_left_y": (-3.0, 3.0),
+    "gaze_head_right_x": (-3.0, 3.0),
+    "gaze_head_right_y": (-3.0, 3.0),
     "ear_left": (0.0, 2.0),
     "ear_right": (0.0, 2.0),
 }
@@ -73,7 +101,31 @@ def require_columns(track: pd.DataFrame, columns: Sequence[str]) -> None:
         )
 
 
-def valid_frames(track: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def frame_timing(track: pd.DataFrame) -> tuple[float, float]:
+    """A recording's frame rate and the highest frequency its frames can show.
+
+    Parameters
+    ----------
+    track : pd.DataFrame
+        Face track with ``t`` (seconds), one row per decoded frame (face or not).
+
+    Returns
+    -------
+    rate_hz : float
+        One over the median interval between consecutive frames (NaN with fewer than two).
+    nyquist_hz : float
+        Half of one over the 90th percentile of the intervals: for a constant frame
+        rate its Nyquist frequency; for a variable one that of its slower stretches.
+    """
+    t = np.sort(pd.to_numeric(track["t"], errors="coerce").to_numpy(dtype=float))
+    dt = np.diff(t[np.isfinite(t)])
+    dt = dt[dt > 0]
+    if len(dt) == 0:
+        return np.nan, np.nan
+    return 1.0 / float(np.median(dt)), 0.5 / float(np.percentile(dt, 90))
+
+
+def valid_frames(track: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Times and values of the frames usable for ``columns``, sorted by time.
 
     Parameters
@@ -89,6 +141,9 @@ def valid_frames(track: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarra
         Strictly increasing times of the valid frames, in seconds.
     values : np.ndarray [shape=(n, len(columns))]
         The columns at those frames.
+    run : np.ndarray [shape=(n,)]
+        Run number: it grows by one after every invalid frame, so that frames with
+        the same number follow one another with no invalid frame between them.
     """
     require_columns(track, columns)
     t = pd.to_numeric(track["t"], errors="coerce").to_numpy(dtype=float)
@@ -96,7 +151,14 @@ def valid_frames(track: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarra
     values = np.column_stack(
         [pd.to_numeric(track[c], errors="coerce").to_numpy(dtype=float) for c in columns]
     ) if columns else np.empty((len(track), 0))
-    ok = face & np.isfinite(t) & np.isfinite(values).all(axis=1)
+    timed = np.isfinite(t)
+    t, face, values = t[timed], face[timed], values[timed]
+    order = np.argsort(t, kind="stable")
+    t, face, values = t[order], face[order], values[order]
+    first = np.ones(len(t), dtype=bool)
+    first[1:] = np.diff(t) > 0  # duplicated timestamps: keep the first frame
+    t, face, values = t[first], face[first], values[first]
+    ok = face & np.isfinite(values).all(axis=1)
     implausible = 0
     for j, c in enumerate(columns):
         lo, hi = LIMITS.get(c, (-np.inf, np.inf))
@@ -108,12 +170,8 @@ def valid_frames(track: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarra
             f"{implausible} frame value(s) outside the plausible range of {list(columns)} "
             "were treated as tracking failures"
         )
-    t, values = t[ok], values[ok]
-    order = np.argsort(t, kind="stable")
-    t, values = t[order], values[order]
-    keep = np.ones(len(t), dtype=bool)
-    keep[1:] = np.diff(t) > 0  # duplicated timestamps: keep the first frame
-    return t[keep], values[keep]
+    run = np.cumsum(~ok)
+    return t[ok], values[ok], run[ok]
 
 
 def resample_segments(
@@ -121,10 +179,10 @@ def resample_segments(
     columns: Sequence[str],
     *,
     rate: float = DEFAULT_RATE,
-    max_gap_s: float = MAX_GAP_S,
+    max_gap_s: float | None = MAX_GAP_S,
     min_samples: int = MIN_SEGMENT_SAMPLES,
 ) -> list[np.ndarray]:
-    """Split a face track at gaps and resample each piece to a fixed rate.
+    """Split a face track at every frame without a face and resample each piece.
 
     Parameters
     ----------
@@ -133,35 +191,44 @@ def resample_segments(
     columns : sequence of str
         Columns to resample; a frame is used only if all of them are valid.
     rate : float
-        Output sampling rate in Hz.
-    max_gap_s : float
-        Two consecutive valid frames further apart than this (seconds) start a
-        new segment; nothing is interpolated across such a gap.
+        Output (analysis) sampling rate in Hz.
+    max_gap_s : float, optional
+        Two consecutive frames further apart than this (seconds) start a new
+        segment; default :data:`GAP_INTERVALS` frame intervals.
     min_samples : int
-        Segments with fewer grid samples are dropped (e.g. shorter than one
+        Segments with fewer output samples are dropped (e.g. shorter than one
         analysis window).
 
     Returns
     -------
     segments : list of np.ndarray [shape=(n_i, len(columns))]
-        One array per kept segment, sampled at ``t0_i + k / rate``, in time order.
+        One array per kept segment, sampled at ``rate``, in time order.
     """
     if not np.isfinite(rate) or rate <= 0:
         raise ParameterError(f"rate={rate} must be a positive number of Hz")
-    if not np.isfinite(max_gap_s) or max_gap_s < 0:
+    if max_gap_s is not None and (not np.isfinite(max_gap_s) or max_gap_s < 0):
         raise ParameterError(f"max_gap_s={max_gap_s} must be a non-negative number of seconds")
-    t, values = valid_frames(track, columns)
-    if len(t) == 0:
+    native, _ = frame_timing(track)
+    t, values, run = valid_frames(track, columns)
+    if len(t) < 2 or not np.isfinite(native):
         return []
-    cuts = np.flatnonzero(np.diff(t) > max_gap_s) + 1
+    gap = GAP_INTERVALS / native if max_gap_s is None else max_gap_s
+    ratio = Fraction(rate / native).limit_denominator(MAX_DENOMINATOR)
+    up, down = ratio.numerator, ratio.denominator
+    cuts = np.flatnonzero((np.diff(t) > gap) | (np.diff(run) != 0)) + 1
     out: list[np.ndarray] = []
     for idx in np.split(np.arange(len(t)), cuts):
         ts = t[idx]
-        n = int(np.floor((ts[-1] - ts[0]) * rate + 1e-9)) + 1
-        if n < max(min_samples, 1):
+        n = int(np.floor((ts[-1] - ts[0]) * native + 1e-6)) + 1
+        if n * up / down < max(min_samples, 1) or len(ts) < 2:
             continue
-        grid = ts[0] + np.arange(n) / rate
-        out.append(np.column_stack([np.interp(grid, ts, values[idx, j]) for j in range(values.shape[1])]))
+        grid = ts[0] + np.arange(n) / native
+        x = CubicSpline(ts, values[idx], axis=0)(grid) if len(ts) > 2 else values[idx][[0, -1]]
+        if up != down:  # about the mean, so that a constant stays exactly constant
+            mean = x.mean(axis=0)
+            x = resample_poly(x - mean, up, down, axis=0, padtype="line") + mean
+        if len(x) >= max(min_samples, 1):
+            out.append(x)
     return out
 
 

@@ -70,7 +70,9 @@ def prepare_audio(y: np.ndarray, sr: int, *, source: str = "audio") -> np.ndarra
             y = y.astype(np.float64) / full
     elif y.dtype.kind != "f":
         raise ParameterError(f"{source}: samples of dtype {y.dtype} are not audio; pass float or integer PCM")
-    y = y.astype(np.float64, copy=False)
+    if not (y.dtype == np.float32 and y.ndim == 1 and sr == RATE):
+        y = y.astype(np.float64, copy=False)  # mixed and resampled in double precision
+    # (16 kHz mono float32, as cdr.io decodes it, stays as it is: no 8-byte copy of a long recording)
     if y.ndim == 2:
         if y.shape[0] <= 8 and y.shape[0] <= y.shape[1]:
             y = y.mean(axis=0)
@@ -87,7 +89,7 @@ def prepare_audio(y: np.ndarray, sr: int, *, source: str = "audio") -> np.ndarra
     peak = float(np.abs(y).max()) if y.size else 0.0
     if peak > 1.0:
         warnings.warn(f"{source}: samples reach {peak:.3g}, beyond full scale; scaled to peak 1", stacklevel=3)
-        y = y / peak
+        y = y.astype(np.float64) / peak
     if sr != RATE and y.size:
         y = soxr.resample(y, int(sr), RATE)
     return np.ascontiguousarray(y, dtype=np.float32)

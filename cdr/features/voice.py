@@ -48,6 +48,8 @@ import pandas as pd
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks, get_window
 
+from .blocks import in_blocks
+
 NAMES: list[str] = [
     "voice.speech_ratio",
     "voice.pauses_per_min",
@@ -120,7 +122,8 @@ def voice_activity(
         One boolean per 10 ms frame and the levels behind it (see the module docstring).
     """
     frame, hop = frame_params(sr)
-    rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop, center=True)[0]
+    rms = in_blocks(lambda chunk: librosa.feature.rms(y=chunk, frame_length=frame, hop_length=hop, center=False)[0],
+                    y, frame_length=frame, hop=hop)
     db = 20.0 * np.log10(np.maximum(rms.astype(np.float64), 10.0 ** (FLOOR_DB / 20.0)))
     level, background = (float(v) for v in np.percentile(db, [95, 10]))
     threshold = max(background + 0.3 * (level - background), level - 35.0)
@@ -203,11 +206,11 @@ def voiced_frames(
     window = get_window("hann", win)
     w_acf = np.fft.irfft(np.abs(np.fft.rfft(window, n=n_fft)) ** 2, n=n_fft)
     lo, hi = int(sr / 500), min(int(sr / 70), win // 2)
-    padded = np.pad(np.asarray(y, dtype=np.float64), (win // 2, win // 2 + 1))
+    padded = np.pad(np.asarray(y), (win // 2, win // 2 + 1))  # widened to float64 a block at a time below
     out = np.zeros(frames.size, bool)
     for c in range(0, frames.size, 4096):  # bounded memory on long recordings
         starts = frames[c : c + 4096] * hop
-        seg = padded[np.minimum(starts[:, None] + np.arange(win), padded.size - 1)] * window
+        seg = padded[np.minimum(starts[:, None] + np.arange(win), padded.size - 1)].astype(np.float64) * window
         acf = np.fft.irfft(np.abs(np.fft.rfft(seg, n=n_fft, axis=1)) ** 2, n=n_fft, axis=1)
         norm = acf[:, lo:hi] / np.maximum(acf[:, :1], 1e-20) / (w_acf[lo:hi] / w_acf[0])
         out[c : c + 4096] = norm.max(axis=1) > threshold
@@ -220,10 +223,14 @@ def syllable_nuclei(
     """Times (s) of syllable nuclei: prominent band-intensity peaks in active, voiced frames."""
     frame, hop = frame_params(sr)
     n_fft = int(2 ** np.ceil(np.log2(frame)))
-    power = np.abs(librosa.stft(y, n_fft=n_fft, win_length=frame, hop_length=hop, center=True)) ** 2
     freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
     sel = (freqs >= band[0]) & (freqs <= min(band[1], sr / 2))
-    env = 10.0 * np.log10(np.maximum(power[sel].sum(axis=0), 1e-10))
+    band_power = in_blocks(  # centred frames, a block at a time (bounded memory on long recordings)
+        lambda chunk: (np.abs(librosa.stft(chunk, n_fft=n_fft, win_length=frame, hop_length=hop, center=False)) ** 2)[sel]
+        .sum(axis=0),
+        y, frame_length=n_fft, hop=hop,
+    )
+    env = 10.0 * np.log10(np.maximum(band_power, 1e-10))
     env = uniform_filter1d(env, size=3, mode="nearest")
     n = min(env.size, activity.active.size)
     peaks, _ = find_peaks(env[:n], prominence=4.0, distance=max(1, int(round(0.08 / activity.hop_s))))

@@ -28,8 +28,8 @@ import torch
 from torch.utils.data import Dataset
 
 from cdr.errors import InputError, ParameterError
+from cdr.scn.config import FORMATS  # defined without torch, for --help
 
-FORMATS = ("rafdb", "ferplus", "imagefolder")
 RAFDB_CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
 FERPLUS_CLASSES = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
 _FERPLUS_VOTES = FERPLUS_CLASSES + ["unknown", "NF"]

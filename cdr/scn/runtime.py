@@ -9,8 +9,7 @@ import numpy as np
 import torch
 
 from cdr.errors import ParameterError
-
-DEVICES = ("auto", "cpu", "cuda")
+from cdr.scn.config import DEVICES  # defined without torch, for --help
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
