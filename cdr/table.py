@@ -242,7 +242,7 @@ def extract_folder(
                    desc="cdr-extract", dynamic_ncols=True)
         try:
             with parallel_config(**backend), quiet_worker_restarts():
-                results = Parallel(return_as="generator_unordered")(tasks) if todo else iter(())
+                results = Parallel(return_as="generator_unordered")(tasks) if todo else (r for r in ())
                 by_id = {r.video_id: r for r in todo}
                 try:
                     for vid, status, result in results:
