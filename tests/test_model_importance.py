@@ -44,3 +44,21 @@ def test_flip_copies_are_not_scored_and_the_seed_fixes_the_result(fitted):
                                  np.r_[y, y], n_repeats=10, seed=0)
     plain = group_importance(model, X, y, n_repeats=10, seed=0)
     pd.testing.assert_frame_equal(with_flip, plain)
+
+
+def test_a_model_fitted_on_arrays_gets_arrays(fitted):
+    _, X, y = fitted
+    model = LogisticRegression().fit(X[["a.x", "a.y"]].to_numpy(), y)
+
+    class OnlyA:  # reads the first two columns of an array, as an estimator fitted on numpy
+        classes_ = model.classes_
+
+        def predict(self, A):
+            assert isinstance(A, np.ndarray)
+            return model.predict(A[:, :2])
+
+        def predict_proba(self, A):
+            return model.predict_proba(A[:, :2])
+
+    imp = group_importance(OnlyA(), X, y, n_repeats=5).set_index("group")
+    assert imp.loc["a", "balanced_accuracy_drop"] > 0.3 and imp.loc["b", "log_loss_drop"] == 0

@@ -58,13 +58,16 @@ class _GroupView(ClassifierMixin, BaseEstimator):
     def classes_(self):
         return self.model.classes_
 
-    def _rows(self, idx) -> pd.DataFrame:
+    def _rows(self, idx):
+        """The recombined rows: a DataFrame for a model fitted on one, else an array."""
         idx = np.asarray(idx, dtype=np.intp)
         values = self.X.to_numpy(dtype=float)
         out = np.empty((idx.shape[0], values.shape[1]))
         for g, cols in enumerate(self.blocks):
             out[:, cols] = values[idx[:, g]][:, cols]
-        return pd.DataFrame(out, columns=self.X.columns)
+        if hasattr(self.model, "feature_names_in_"):
+            return pd.DataFrame(out, columns=self.X.columns)
+        return out
 
     def predict(self, idx):
         return self.model.predict(self._rows(idx))
@@ -88,8 +91,9 @@ def group_importance(model, X: pd.DataFrame, y, *, n_repeats: int = N_REPEATS, s
     Parameters
     ----------
     model : fitted classifier
-        Anything with ``predict``, ``predict_proba`` and ``classes_`` that
-        accepts a DataFrame with ``X``'s columns.
+        Anything with ``predict``, ``predict_proba`` and ``classes_``; it gets
+        a DataFrame with ``X``'s columns if it was fitted on one
+        (``feature_names_in_``), else an array in ``X``'s column order.
     X : pd.DataFrame [shape=(n, n_features)]
         The training recordings, columns ``<group>.<feature>`` in the model's
         order.  Augmented ``#flip`` rows are dropped: they are copies, not
