@@ -42,11 +42,14 @@ class Extraction:
         The per-frame face track (None for audio-only recordings).
     warnings : list of str
         What could not be measured, one line each.
+    turns : pd.DataFrame or None
+        The speaker turns the speech groups used (``start_s``, ``end_s``, ``speaker``).
     """
 
     rows: pd.DataFrame
     track: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    turns: pd.DataFrame | None = None
 
 
 class RecordingError(CdrError):
@@ -89,6 +92,7 @@ def extract_rows(
     stride: int = 1,
     crop_rate: float = 2.0,
     face: str = "auto",
+    turns: str | Path | None = None,
 ) -> Extraction:
     """Extract every feature group of one recording.
 
@@ -107,6 +111,10 @@ def extract_rows(
         Decoder scaling and frame stride (see :func:`cdr.io.iter_frames`).
     face : str
         Whose face is the patient's (:data:`cdr.face.select.FACE_CHOICES`).
+    turns : path-like, optional
+        The user's RTTM turns file for this recording (speakers ``patient`` and
+        ``interviewer``); it replaces the automatic turns. A bad file fails the
+        recording (stage ``turns``) rather than being silently replaced by diarization.
 
     Raises
     ------
@@ -114,6 +122,7 @@ def extract_rows(
         The recording cannot be used at all; the message names the file and what to do.
     """
     from .features.augment import flip_track, flipped_id
+    from .features.speech import finish_speech
     from .features.visual import visual_features
 
     path = Path(path)
@@ -136,7 +145,7 @@ def extract_rows(
 
         # The speech groups need no frame: they run beside the tracking, in a thread (FaceMesh,
         # FFmpeg and openSMILE release the GIL), and are joined before the row is built.
-        speech_job = _background(_speech, path)
+        speech_job = _background(_speech, path, turns, info.duration_s)
         track = None
         visual = expr = None
         flipped_visual = flipped_expr = None
@@ -162,7 +171,9 @@ def extract_rows(
         except BaseException:
             speech_job.exception()  # let the thread finish; the video's error is the one reported
             raise
-        n_audio, speech = speech_job.result()  # its warnings land in ``caught`` too; its errors surface here
+        n_audio, prep = speech_job.result()  # its warnings land in ``caught`` too; its errors surface here
+        result = finish_speech(prep, track)  # the face's mouth may name the patient
+        speech = result.values
         names = feature_names(scn=scn, device=device)
 
         qc = pd.Series(np.nan, index=QC_NAMES)
@@ -197,12 +208,12 @@ def extract_rows(
         rows[flipped_id(video_id)] = row(flipped_visual, flipped_expr)
     table = pd.DataFrame(rows).T.astype(float)
     table.index.name = "video_id"
-    return Extraction(rows=table, track=track, warnings=messages)
+    return Extraction(rows=table, track=track, warnings=messages, turns=result.turns)
 
 
-def _speech(path: Path) -> tuple[int, pd.Series]:
-    """Decode the audio track and compute the speech groups: ``(n_samples, row)``."""
-    from .features.speech import speech_features
+def _speech(path: Path, turns: str | Path | None, duration_s: float):
+    """Decode the audio track, read the user's turns or diarize: ``(n_samples, SpeechPrep)``."""
+    from .features.speech import prepare_speech
 
     try:
         y = io.read_audio(path)
@@ -211,7 +222,18 @@ def _speech(path: Path) -> tuple[int, pd.Series]:
     except InputError as exc:
         warnings.warn(f"{path}: audio unusable ({exc}); speech groups are NaN")
         y = None
-    return (0 if y is None else len(y)), speech_features(y, io.AUDIO_RATE, source=str(path))
+    user_turns = None
+    if turns is not None:
+        from .speakers.rttm import read_rttm
+
+        audio_s = len(y) / io.AUDIO_RATE if y is not None else duration_s
+        try:
+            user_turns = read_rttm(turns, duration_s=audio_s if np.isfinite(audio_s) else None)
+        except CdrError as exc:
+            raise RecordingError("turns", str(exc)) from exc
+        if not (user_turns["speaker"] == "patient").any():
+            raise RecordingError("turns", f"{turns}: names no 'patient' segment; add the patient's turns")
+    return (0 if y is None else len(y)), prepare_speech(y, io.AUDIO_RATE, source=str(path), turns=user_turns)
 
 
 def _background(fn, *args) -> Future:

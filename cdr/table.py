@@ -5,6 +5,7 @@ Layout of an output folder ``OUT``::
     OUT/features.parquet, OUT/features.csv   one row per recording (and #flip twins)
     OUT/failures.csv                         video_id, stage, error
     OUT/tracks/<video_id>.parquet            with keep_tracks
+    OUT/turns/<video_id>.rttm                with keep_tracks: the speaker turns used
     OUT/cache/<video_id>.parquet             finished rows, one file per recording
     OUT/extract.log                          warnings of the recordings in the table, one line each
     OUT/.lock                                held while a run writes
@@ -92,14 +93,30 @@ def _cache_path(out: Path, video_id: str, kind: str = "cache") -> Path:
     return out / kind / f"{video_id}.parquet"
 
 
-def _cached(out: Path, rec: io.Recording, key: str, keep_tracks: bool) -> tuple[pd.DataFrame, list[str]] | None:
+def _turns_file(turns_dir: Path | None, video_id: str) -> Path | None:
+    """The user's ``<video_id>.rttm`` in ``turns_dir``, if there is one."""
+    if turns_dir is None:
+        return None
+    path = turns_dir / f"{video_id}.rttm"
+    return path if path.is_file() else None
+
+
+def _turns_key(path: Path | None) -> str | None:
+    return None if path is None else _file_key(path)
+
+
+def _cached(out: Path, rec: io.Recording, key: str, keep_tracks: bool,
+            turns_file: Path | None = None) -> tuple[pd.DataFrame, list[str]] | None:
     """The finished rows of a recording and its warnings, or None when missing, stale or unreadable."""
     path = _cache_path(out, rec.video_id)
     try:
         meta = json.loads(path.with_suffix(".json").read_text())
-        if (meta.get("file"), meta.get("options")) != (_file_key(rec.path), key):
+        if (meta.get("file"), meta.get("options"), meta.get("turns")) != (
+                _file_key(rec.path), key, _turns_key(turns_file)):
             return None
         if keep_tracks and meta.get("video") and not _cache_path(out, rec.video_id, "tracks").exists():
+            return None
+        if keep_tracks and meta.get("has_turns") and not (out / "turns" / f"{rec.video_id}.rttm").exists():
             return None
         return pd.read_parquet(path), [str(w) for w in meta.get("warnings", [])]
     except (OSError, ValueError):
@@ -152,13 +169,13 @@ def _connect(scheduler: str, worker_timeout_s: float):
     return client
 
 
-def _work(path: str, video_id: str, options: dict) -> tuple[str, str, object]:
+def _work(path: str, video_id: str, options: dict, turns: str | None = None) -> tuple[str, str, object]:
     """Run in a worker: extract one recording.
 
     Returns ``(video_id, "ok", Extraction)`` or ``(video_id, "failed", (stage, message))``.
     """
     try:
-        return video_id, "ok", extract_rows(path, video_id, **options)
+        return video_id, "ok", extract_rows(path, video_id, turns=turns, **options)
     except RecordingError as exc:
         return video_id, "failed", (exc.stage, str(exc))
     except CdrError as exc:
@@ -183,6 +200,7 @@ def extract_folder(
     face: str = "auto",
     progress: bool = True,
     worker_timeout_s: float = WORKER_TIMEOUT_S,
+    turns: str | os.PathLike | None = None,
 ) -> ExtractSummary:
     """Extract every recording under ``folder`` into ``out`` (see the module doc for the layout).
 
@@ -202,16 +220,23 @@ def extract_folder(
         The output folder is locked or unusable, or the scheduler is unusable.
     DiskFullError
         A file did not fit on the disk; the recordings finished before are kept.
+    turns : path-like, optional
+        Folder of the user's ``<video_id>.rttm`` turns files; a recording with a file
+        there uses it instead of the automatic turns.
     """
     from joblib import Parallel, delayed, parallel_config
     from tqdm.auto import tqdm
 
     out = Path(out)
     t0 = time.perf_counter()
+    turns_dir = Path(turns) if turns is not None else None
+    if turns_dir is not None and not turns_dir.is_dir():
+        raise CdrError(f"--turns {turns_dir}: is not a folder; give the folder of <video_id>.rttm files")
     recordings = io.list_inputs(folder)
     if not recordings:
         return ExtractSummary(0, 0, 0, pd.DataFrame(columns=FAILURE_COLUMNS), out / "features.parquet", 0.0)
     unique, refused = split_collisions(recordings)
+    turns_files = {r.video_id: _turns_file(turns_dir, r.video_id) for r in recordings}
     key = options_key(scn=scn, augment=augment, width=width, stride=stride, face=face)
     options = dict(scn=str(scn) if scn else None, device=device, augment=tuple(augment), width=width, stride=stride,
                    face=face)
@@ -220,7 +245,7 @@ def extract_folder(
         logged: dict[str, list[str]] = {}
         todo: list[io.Recording] = []
         for rec in unique:
-            cached = _cached(out, rec, key, keep_tracks)
+            cached = _cached(out, rec, key, keep_tracks, turns_files[rec.video_id])
             if cached is not None:
                 done[rec.video_id], logged[rec.video_id] = cached
             else:
@@ -231,7 +256,8 @@ def extract_folder(
             print(f"failed [input] {error}", file=sys.stderr)
         messages: list[str] = []
         media_seconds = 0.0
-        tasks = (delayed(_work)(str(r.path), r.video_id, options) for r in todo)
+        tasks = (delayed(_work)(str(r.path), r.video_id, options,
+                                str(turns_files[r.video_id]) if turns_files[r.video_id] else None) for r in todo)
         client = None
         if scheduler:
             client = _connect(scheduler, worker_timeout_s)  # the default client, which joblib's Dask backend uses
@@ -247,7 +273,7 @@ def extract_folder(
                 try:
                     for vid, status, result in results:
                         if status == "ok":
-                            _store(out, by_id[vid], key, result, keep_tracks)
+                            _store(out, by_id[vid], key, result, keep_tracks, turns_files[vid])
                             done[vid] = result.rows
                             logged[vid] = result.warnings
                             messages.extend(result.warnings)
@@ -309,13 +335,19 @@ def mixed_cameras(table: pd.DataFrame) -> str | None:
             "against the class before trusting visual features")
 
 
-def _store(out: Path, rec: io.Recording, key: str, result, keep_tracks: bool) -> None:
+def _store(out: Path, rec: io.Recording, key: str, result, keep_tracks: bool,
+           turns_file: Path | None = None) -> None:
+    from .speakers.rttm import format_rttm
+
     if keep_tracks and result.track is not None:
         atomic_write(_cache_path(out, rec.video_id, "tracks"), result.track.to_parquet(index=False))
+    has_turns = result.turns is not None
+    if keep_tracks and has_turns:
+        atomic_write(out / "turns" / f"{rec.video_id}.rttm", format_rttm(result.turns, rec.video_id).encode())
     path = _cache_path(out, rec.video_id)
     atomic_write(path, result.rows.to_parquet())
     meta = {"file": _file_key(rec.path), "options": key, "video": result.track is not None,
-            "warnings": list(result.warnings)}
+            "warnings": list(result.warnings), "turns": _turns_key(turns_file), "has_turns": has_turns}
     atomic_write(path.with_suffix(".json"), json.dumps(meta).encode())
 
 

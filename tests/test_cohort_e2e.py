@@ -70,7 +70,7 @@ MARKER, EFFECT = "eye_range", -8.0
 NULL_PERMUTATIONS = 99  # p resolution 0.01: p > 0.01 fails 1 % of null cohorts
 ABLATION_PERMUTATIONS = 19  # the smallest p is 0.05
 TASKS = ("cdr3", "binary")
-SPEECH_GROUPS = {"mfcc", "gemaps", "voice"}
+SPEECH_GROUPS = {"mfcc", "gemaps", "voice", "turns"}
 
 
 def balanced_chance_band(y_true: np.ndarray, y_pred: np.ndarray, k: int,

@@ -28,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="device for the expression network")
     p.add_argument("--augment", action="append", default=[], choices=["flip"],
                    help="add mirrored rows <video_id>#flip (computed from the mirrored track)")
-    p.add_argument("--keep-tracks", action="store_true", help="also write OUT/tracks/<video_id>.parquet")
+    p.add_argument("--keep-tracks", action="store_true",
+                   help="also write OUT/tracks/<video_id>.parquet and OUT/turns/<video_id>.rttm")
+    p.add_argument("--turns", metavar="DIR", help="folder of your own speaker turns, <video_id>.rttm with speakers "
+                   "'patient' and 'interviewer'; a file there replaces the automatic turns of its recording")
     p.add_argument("--width", type=int, help="scale frames to this width in the decoder (default: native)")
     p.add_argument("--stride", type=int, default=1, help="track every n-th frame (default 1; see BENCHMARKS.md)")
     p.add_argument("--face", default="auto", choices=["auto", "largest", "center", "left", "right"],
@@ -57,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
         s = extract_folder(
             args.folder, args.out, jobs=args.jobs, scheduler=args.scheduler, scn=args.scn,
             device=args.device, augment=tuple(args.augment), keep_tracks=args.keep_tracks,
-            width=args.width, stride=args.stride, face=args.face, progress=not args.quiet,
+            width=args.width, stride=args.stride, face=args.face, progress=not args.quiet, turns=args.turns,
         )
     except DiskFullError as exc:
         print(f"cdr-extract: {exc}; {RESUME}", file=sys.stderr)

@@ -57,7 +57,7 @@ TRACK_COLUMNS = [
     "pupil_left_x", "pupil_left_y", "pupil_right_x", "pupil_right_y",
     "ear_left", "ear_right",
     "gaze_head_left_x", "gaze_head_left_y", "gaze_head_right_x", "gaze_head_right_y",
-    "face_x", "face_y", "face_scale",
+    "face_x", "face_y", "face_scale", "mouth_open",
 ]
 _MEASURES = TRACK_COLUMNS[2:]
 
@@ -136,6 +136,12 @@ def eye_measures(lm: np.ndarray) -> np.ndarray:
     return out
 
 
+def mouth_open(lm: np.ndarray) -> float:
+    """Lip opening (inner upper lip 13 to inner lower lip 14) / distance between the eye centres."""
+    left, right = eye_centres(lm)
+    return float(np.hypot(*(lm[14, :2] - lm[13, :2])) / max(np.hypot(*(right - left)), 1e-9))
+
+
 def frame_measures(lm: np.ndarray, width: int, height: int) -> np.ndarray:
     """One frame's row of the track, in the order of ``TRACK_COLUMNS[2:]``.
 
@@ -151,7 +157,7 @@ def frame_measures(lm: np.ndarray, width: int, height: int) -> np.ndarray:
     pose_gaze = head_pose_and_gaze(lm)
     lo, hi = lm[:468, :2].min(0), lm[:468, :2].max(0)
     face = [(lo[0] + hi[0]) / 2 / width, (lo[1] + hi[1]) / 2 / height, float(max(hi - lo)) / width]
-    return np.concatenate([pose_gaze[:3], eye_measures(lm), pose_gaze[3:], face])
+    return np.concatenate([pose_gaze[:3], eye_measures(lm), pose_gaze[3:], face, [mouth_open(lm)]])
 
 
 def eye_centres(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

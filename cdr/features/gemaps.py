@@ -91,3 +91,55 @@ def gemaps_features(y: np.ndarray, sr: int, *, source: str = "audio") -> pd.Seri
         warnings.warn(f"{source}: openSMILE found no unvoiced frame; eGeMAPS unvoiced functionals are NaN", stacklevel=2)
         out[UNVOICED] = np.nan
     return out
+
+
+#: Shortest segment (seconds) given to openSMILE on its own.
+MIN_SEGMENT_S = 0.5
+
+
+def gemaps_over_segments(y: np.ndarray, sr: int, segments: np.ndarray, *, source: str = "audio") -> pd.Series:
+    """The ``gemaps.`` group over some stretches of a recording (e.g. the patient's turns).
+
+    openSMILE runs on each segment on its own and the functionals are combined as
+    their mean weighted by segment duration (NaN values, e.g. the voiced functionals of
+    a segment without a voiced frame, are left out of the mean). Segments are never
+    joined into one signal, so the joins between turns create no fake pause, pitch
+    jump or loudness step. The price: a spread functional (``stddevNorm``, percentile
+    ranges) describes the variation inside segments, not between them.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Mono samples in [-1, 1].
+    sr : int
+        Sample rate in Hz.
+    segments : np.ndarray [shape=(k, 2)]
+        ``[start_s, end_s]`` rows; those shorter than :data:`MIN_SEGMENT_S` are left out.
+    source : str
+        Name of the recording, for warnings.
+
+    Returns
+    -------
+    pd.Series
+        Indexed by :data:`NAMES`; all NaN, with a warning, when no segment is long enough.
+    """
+    segments = np.asarray(segments, dtype=float).reshape(-1, 2)
+    keep = segments[(segments[:, 1] - segments[:, 0]) >= MIN_SEGMENT_S]
+    if len(keep) == 0:
+        warnings.warn(f"{source}: no speech stretch of {MIN_SEGMENT_S} s or more; eGeMAPS functionals are NaN",
+                      stacklevel=2)
+        return pd.Series(np.nan, index=NAMES, dtype=float)
+    rows, weights = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # per-segment notes; the combined result warns below
+        for s, e in keep:
+            rows.append(gemaps_features(y[int(round(s * sr)): int(round(e * sr))], sr, source=source))
+            weights.append(e - s)
+    values = pd.DataFrame(rows).to_numpy(dtype=float)
+    w = np.asarray(weights)[:, None] * np.isfinite(values)
+    total = w.sum(0)
+    combined = np.where(total > 0, np.nansum(np.nan_to_num(values) * w, 0) / np.maximum(total, 1e-12), np.nan)
+    out = pd.Series(combined, index=NAMES, dtype=float)
+    if out[VOICED].isna().all():
+        warnings.warn(f"{source}: openSMILE found no voiced frame; eGeMAPS voiced functionals are NaN", stacklevel=2)
+    return out

@@ -86,6 +86,7 @@ def mfcc_features(
     sr: int,
     *,
     active: np.ndarray | None = None,
+    within: np.ndarray | None = None,
     n_mfcc: int = 13,
     n_mels: int = 40,
     source: str = "audio",
@@ -101,6 +102,9 @@ def mfcc_features(
     active : np.ndarray [shape=(n_frames,), dtype=bool], optional
         Speech frames from :func:`cdr.features.voice.voice_activity` on the same ``y``.
         Without it (or with no active frame) the ``_active`` columns are NaN, with a warning.
+    within : np.ndarray [shape=(n_frames,), dtype=bool], optional
+        The frames of one speaker's turns (e.g. the patient's): the ``_all`` columns are
+        taken over these frames instead of the whole recording.
     n_mfcc, n_mels : int
         Number of coefficients and of mel bands.
     source : str
@@ -115,6 +119,10 @@ def mfcc_features(
     feats = mfcc_frames(y, sr, n_mfcc=n_mfcc, n_mels=n_mels)
     n = feats.shape[2]
     masks = {"all": np.ones(n, bool)}
+    if within is not None:
+        w = np.asarray(within, bool)[:n]
+        masks["all"] = np.zeros(n, bool)
+        masks["all"][: w.size] = w
     if active is not None and np.asarray(active).any():
         mask = np.zeros(n, bool)
         a = np.asarray(active, bool)[:n]

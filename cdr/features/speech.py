@@ -1,4 +1,13 @@
-"""All speech features of one recording: the ``mfcc.``, ``gemaps.`` and ``voice.`` groups and two ``qc.`` values.
+"""All speech features of one recording: the ``mfcc.``, ``gemaps.``, ``voice.`` and ``turns.`` groups and their ``qc.`` values.
+
+Every speech group describes the *patient's* speech only. The recording is
+diarized (:mod:`cdr.speakers.diarize`), the patient is found by the face's mouth or
+by speech time (:mod:`cdr.speakers.patient`), or both come from the user's turns
+file; then ``mfcc.`` is taken over the patient's frames, ``voice.`` inside the
+patient's turns, ``gemaps.`` over the patient's stretches of speech (openSMILE on
+each, combined by duration) and ``turns.`` over the whole conversation. Stretches
+where another speaker is heard at the same time (overlap) are left out of the
+patient's ``mfcc.``, ``voice.`` and ``gemaps.``.
 
 The audio is decoded once (``cdr.io.read_audio``) and handed over as an array.
 Whatever its rate and channel count, it is brought here to 16 kHz mono float32
@@ -23,6 +32,7 @@ durations of a recording without a pause).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -30,13 +40,15 @@ import soxr
 
 from ..errors import ParameterError
 from . import gemaps, mfcc, voice
+from . import turns as turns_group
 
 RATE = 16_000
 MIN_DURATION_S = 1.0
 MIN_RATE = 4_000
 
-QC_NAMES: list[str] = ["qc.audio_present", "qc.speech_ratio"]
-GROUP_NAMES: list[str] = mfcc.NAMES + gemaps.NAMES + voice.NAMES
+QC_NAMES: list[str] = ["qc.audio_present", "qc.speech_ratio", "qc.n_speakers", "qc.patient_speech_s",
+                       "qc.patient_attribution"]
+GROUP_NAMES: list[str] = mfcc.NAMES + gemaps.NAMES + voice.NAMES + turns_group.NAMES
 SPEECH_NAMES: list[str] = GROUP_NAMES + QC_NAMES
 
 
@@ -95,8 +107,38 @@ def prepare_audio(y: np.ndarray, sr: int, *, source: str = "audio") -> np.ndarra
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
-def speech_features(y: np.ndarray | None, sr: int, *, source: str = "audio") -> pd.Series:
-    """Speech feature groups and speech ``qc.`` values of one recording.
+@dataclass
+class SpeechResult:
+    """Speech features of one recording and the speaker turns they were measured on.
+
+    Attributes
+    ----------
+    values : pd.Series
+        Indexed by :data:`SPEECH_NAMES`.
+    turns : pd.DataFrame or None
+        ``start_s``, ``end_s``, ``speaker`` (``patient``, ``interviewer``, ``other1``, ...);
+        None when the recording has no usable speech.
+    """
+
+    values: pd.Series
+    turns: pd.DataFrame | None = None
+
+
+def speech_features(y: np.ndarray | None, sr: int, *, source: str = "audio", track: pd.DataFrame | None = None,
+                    turns: pd.DataFrame | None = None) -> pd.Series:
+    """Speech feature groups and speech ``qc.`` values of one recording (see :func:`patient_speech`)."""
+    return patient_speech(y, sr, source=source, track=track, turns=turns).values
+
+
+def patient_speech(
+    y: np.ndarray | None,
+    sr: int,
+    *,
+    source: str = "audio",
+    track: pd.DataFrame | None = None,
+    turns: pd.DataFrame | None = None,
+) -> SpeechResult:
+    """Speech feature groups and speech ``qc.`` values of one recording, on the patient's speech.
 
     Parameters
     ----------
@@ -106,42 +148,117 @@ def speech_features(y: np.ndarray | None, sr: int, *, source: str = "audio") -> 
         Its sample rate in Hz (any rate of at least 4 kHz; 8 kHz telephone audio works).
     source : str
         Name of the recording, for warnings.
+    track : pd.DataFrame, optional
+        The face track (with ``mouth_open``), to find the patient by the mouth.
+    turns : pd.DataFrame, optional
+        The user's own turns (speakers ``patient`` / ``interviewer``); they replace the
+        automatic ones and ``qc.patient_attribution`` is 2.
 
     Returns
     -------
-    pd.Series
-        Indexed exactly by :data:`SPEECH_NAMES`. See the module docstring for what is NaN when.
+    SpeechResult
+        ``values`` indexed exactly by :data:`SPEECH_NAMES` (see the module docstring for
+        what is NaN when) and the turns used.
     """
+    return finish_speech(prepare_speech(y, sr, source=source, turns=turns), track)
+
+
+@dataclass
+class SpeechPrep:
+    """The part of :func:`patient_speech` that needs no face track (decode, VAD, diarization)."""
+
+    out: pd.Series
+    source: str
+    y16: np.ndarray | None = None
+    activity: voice.Activity | None = None
+    turns: pd.DataFrame | None = None
+    user_turns: bool = False
+
+
+def prepare_speech(y: np.ndarray | None, sr: int, *, source: str = "audio",
+                   turns: pd.DataFrame | None = None) -> SpeechPrep:
+    """Audio -> VAD and speaker turns (automatic, or the user's); see :func:`patient_speech`."""
+    from ..speakers.diarize import diarize
+
     out = pd.Series(np.nan, index=SPEECH_NAMES, dtype=float)
     if y is None:
-        warnings.warn(f"{source}: no audio track; speech features are NaN", stacklevel=2)
+        warnings.warn(f"{source}: no audio track; speech features are NaN", stacklevel=3)
         out["qc.audio_present"] = 0.0
-        return out
+        return SpeechPrep(out, source)
     out["qc.audio_present"] = 1.0
     y16 = prepare_audio(y, sr, source=source)
     duration = y16.size / RATE
     if duration < MIN_DURATION_S:
         warnings.warn(
-            f"{source}: audio lasts {duration:.2f} s, under {MIN_DURATION_S} s; speech features are NaN", stacklevel=2
+            f"{source}: audio lasts {duration:.2f} s, under {MIN_DURATION_S} s; speech features are NaN", stacklevel=3
         )
-        return out
+        return SpeechPrep(out, source)
     activity = voice.voice_activity(y16, RATE)
     if activity.status == "silent" or (activity.status == "ok" and not activity.active.any()):
         warnings.warn(
             f"{source}: audio is silent (speech level {activity.level_db:.0f} dBFS); speech features are NaN",
-            stacklevel=2,
+            stacklevel=3,
         )
         out["qc.speech_ratio"] = 0.0
-        return out
+        out["qc.n_speakers"] = 0.0
+        out["qc.patient_speech_s"] = 0.0
+        return SpeechPrep(out, source)
     if activity.status == "flat":
         warnings.warn(
             f"{source}: audio is a steady sound ({activity.level_db - activity.background_db:.1f} dB between loud "
             "and quiet frames), speech cannot be found; speech features are NaN",
-            stacklevel=2,
+            stacklevel=3,
         )
-        return out
-    out[mfcc.NAMES] = mfcc.mfcc_features(y16, RATE, active=activity.active, source=source)
-    out[gemaps.NAMES] = gemaps.gemaps_features(y16, RATE, source=source)
-    out[voice.NAMES] = voice.voice_features(y16, RATE, activity, source=source)
+        return SpeechPrep(out, source)
     out["qc.speech_ratio"] = activity.speech_ratio
-    return out
+    user = turns is not None
+    return SpeechPrep(out, source, y16, activity, turns if user else diarize(y16, activity), user)
+
+
+def finish_speech(prep: SpeechPrep, track: pd.DataFrame | None = None) -> SpeechResult:
+    """Name the patient (by the track's mouth, or speech time) and measure their speech."""
+    from ..speakers.patient import BY_USER, attribute, speaker_masks
+
+    out, source, y16, activity = prep.out.copy(), prep.source, prep.y16, prep.activity
+    if prep.turns is None:
+        return SpeechResult(out)
+    if prep.user_turns:
+        named, method = prep.turns, BY_USER
+    else:
+        named, method = attribute(prep.turns, track, source=source)
+    n = activity.active.size
+    masks = speaker_masks(named, n, activity.hop_s)
+    patient = masks.get("patient", np.zeros(n, bool))
+    others = np.zeros(n, bool)
+    for spk, m in masks.items():
+        if spk != "patient":
+            others |= m
+    within = _turn_span(named, n, activity.hop_s) & ~others  # the patient's turns, overlap left out
+    own = activity.active & patient & ~others
+    out["qc.n_speakers"] = float(len(masks))
+    out["qc.patient_speech_s"] = float(own.sum() * activity.hop_s)
+    out["qc.patient_attribution"] = float(method)
+    out[turns_group.NAMES] = turns_group.turns_features(named, source=source)
+    if not own.any():
+        warnings.warn(f"{source}: no speech of the patient's own; mfcc, gemaps and voice features are NaN",
+                      stacklevel=2)
+        return SpeechResult(out, named)
+    out[mfcc.NAMES] = mfcc.mfcc_features(y16, RATE, active=own, within=within, source=source)
+    out[gemaps.NAMES] = gemaps.gemaps_over_segments(y16, RATE, _mask_runs(within, activity.hop_s), source=source)
+    out[voice.NAMES] = voice.voice_features(y16, RATE, activity, source=source, within=within)
+    return SpeechResult(out, named)
+
+
+def _turn_span(turns: pd.DataFrame, n: int, hop_s: float) -> np.ndarray:
+    """Frames inside the patient's turns (from their first to their last segment, pauses included)."""
+    conv = turns_group.conversation_turns(turns)
+    mask = np.zeros(n, bool)
+    for s, e in zip(conv["start_s"][conv["speaker"] == "patient"], conv["end_s"][conv["speaker"] == "patient"]):
+        mask[int(round(s / hop_s)): int(round(e / hop_s))] = True
+    return mask
+
+
+def _mask_runs(mask: np.ndarray, hop_s: float) -> np.ndarray:
+    """``[[start_s, end_s], ...]`` of the True runs of a frame mask."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.column_stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)]) * hop_s

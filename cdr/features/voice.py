@@ -40,7 +40,7 @@ at a lag of 2-14 ms (F0 70-500 Hz); the autocorrelation is the inverse FFT of a
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import librosa
 import numpy as np
@@ -162,16 +162,19 @@ def _drop_short_runs(mask: np.ndarray, value: bool, min_len: int, *, interior_on
     return out
 
 
-def pauses(activity: Activity, *, min_pause: float = 0.25) -> np.ndarray:
+def pauses(activity: Activity, *, min_pause: float = 0.25, within: np.ndarray | None = None) -> np.ndarray:
     """Pauses between speech, as ``[[start_s, end_s], ...]`` (shape ``(n_pauses, 2)``, seconds).
 
     Times are frame boundaries: a run of frames ``i..j-1`` spans ``i*hop_s .. j*hop_s``.
+    With ``within`` (a frame mask, e.g. the patient's turns), only pauses lying wholly
+    inside it count.
     """
     starts, ends, values = _runs(activity.active)
     out = [
         (s * activity.hop_s, e * activity.hop_s)
         for i, (s, e, v) in enumerate(zip(starts, ends, values))
         if not v and 0 < i < len(starts) - 1 and (e - s) * activity.hop_s >= min_pause - 1e-9
+        and (within is None or bool(np.asarray(within[s:e]).all()))
     ]
     return np.asarray(out, dtype=float).reshape(-1, 2)
 
@@ -240,7 +243,8 @@ def syllable_nuclei(
 
 
 def voice_features(
-    y: np.ndarray, sr: int, activity: Activity | None = None, *, min_pause: float = 0.25, source: str = "audio"
+    y: np.ndarray, sr: int, activity: Activity | None = None, *, min_pause: float = 0.25, source: str = "audio",
+    within: np.ndarray | None = None,
 ) -> pd.Series:
     """The ``voice.`` group for one recording.
 
@@ -254,6 +258,9 @@ def voice_features(
         A VAD result for ``y`` (computed here if not given).
     source : str
         Name of the recording, for warnings.
+    within : np.ndarray [shape=(n_frames,), dtype=bool], optional
+        One speaker's turns (e.g. the patient's): only their active frames count as speech,
+        the speech ratio is taken over these frames, and only pauses wholly inside count.
 
     Returns
     -------
@@ -265,13 +272,19 @@ def voice_features(
     out = pd.Series(np.nan, index=NAMES, dtype=float)
     if activity is None:
         activity = voice_activity(y, sr, min_pause=min_pause)
+    if within is not None and activity.status == "ok":
+        w = np.asarray(within, bool)[: activity.active.size]
+        within = np.zeros(activity.active.size, bool)
+        within[: w.size] = w
+        activity = replace(activity, active=activity.active & within)
     if activity.status != "ok" or not activity.active.any():
         warnings.warn(f"{source}: no speech activity ({activity.status}); voice features are NaN", stacklevel=2)
         return out
-    out["voice.speech_ratio"] = activity.speech_ratio
+    out["voice.speech_ratio"] = activity.speech_ratio if within is None else float(
+        activity.active.sum() / max(within.sum(), 1))
     idx = np.flatnonzero(activity.active)
     span_s = (idx[-1] + 1 - idx[0]) * activity.hop_s
-    found = pauses(activity, min_pause=min_pause)
+    found = pauses(activity, min_pause=min_pause, within=within)
     durations = found[:, 1] - found[:, 0]
     out["voice.pauses_per_min"] = durations.size / (span_s / 60.0)
     if durations.size:

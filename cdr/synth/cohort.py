@@ -64,7 +64,7 @@ MARKERS: dict[str, Marker] = {
                        "correlation of vertical gaze with head pitch (head-eye vertical coupling)"),
     "expressivity": Marker("expr", 0.0, 0.3, -1, "log", "smile and brow-raise episode rate and amplitude factor"),
     "pauses": Marker("voice", np.log(0.45), 0.3, +1, "log", "mean pause between phrases of an answer, s"),
-    "latency": Marker("voice", np.log(0.7), 0.3, +1, "log", "mean response latency after a question, s"),
+    "latency": Marker("turns", np.log(0.7), 0.3, +1, "log", "mean response latency after a question, s"),
     "speech_rate": Marker("gemaps", np.log(170.0), 0.08, -1, "log", "speaking rate, words per minute"),
     "pitch_variability": Marker("gemaps", np.log(10.0), 0.3, -1, "log",
                                 "phrase-to-phrase SD of the espeak-ng pitch setting (0..99 scale)"),
@@ -199,6 +199,7 @@ def make_video(row: dict, folder: str | os.PathLike) -> Path:
                                       real_opening=row["real_opening"])
     n = int(round(row["duration_s"] * row["fps"]))
     sched = S.face_schedule(row, n, row["fps"], face_rng)
+    sched["expr_jaw"] = S.jaw_with_speech(segments, n, row["fps"])  # the patient's own speech; the interviewer is off camera
     renderer = FaceRenderer(row["photo"], mirror=row["mirror"],
                             colour=(row["colour_r"], row["colour_g"], row["colour_b"]),
                             aspect=(row["aspect_x"], row["aspect_y"]))
@@ -306,6 +307,11 @@ def describe(config: CohortConfig, plan: pd.DataFrame) -> dict:
         "config_key": config.key(),
         "null_cohort": all(config.effect(m) == 0 for m in MARKERS),
         "effects": effects,
+        "groups_carrying_nothing": sorted(
+            {"pupil", "coupling", "pose", "mfcc", "gemaps", "voice", "turns", "expr"}
+            - {MARKERS[m].group for m in MARKERS if config.effect(m) != 0}),
+        "groups_carrying_nothing_note": "no marker is planted in these groups: their ablation rows should sit "
+                                        "at chance (balanced accuracy near 1/3 for cdr3, 1/2 for binary)",
         "independent_of_class": ["photo", "mirror", "colour", "aspect", "voice", "interviewer_voice", "pitch",
                                  "background", "frame size", "fps", "duration", "face_width", "position",
                                  "head motion", "blink rate", "real_opening"],

@@ -108,3 +108,20 @@ def face_schedule(p: Mapping, n: int, fps: float, rng: np.random.Generator) -> p
         "center_x": p["center_x"] + 0.01 * smooth_motion(n, fps, 1.0, rng, f_hi=0.1),
         "center_y": p["center_y"] + 0.01 * smooth_motion(n, fps, 1.0, rng, f_hi=0.1),
     })
+
+
+def jaw_with_speech(segments: pd.DataFrame, n: int, fps: float, *, rate_hz: float = 4.0,
+                    amount: float = 0.7) -> np.ndarray:
+    """Jaw opening (0..amount) per frame that follows the patient's own speech.
+
+    Inside each of the patient's spoken segments the jaw opens and closes at about the
+    syllable rate (``rate_hz``); outside them (silence, the interviewer's questions) it
+    stays closed, so the face's mouth moves with the patient's voice only.
+    """
+    t = np.arange(n) / fps
+    jaw = np.zeros(n)
+    own = segments[segments["speaker"] == "patient"]
+    for s, e in zip(own["start_s"], own["end_s"]):
+        inside = (t >= s) & (t < e)
+        jaw[inside] = amount * 0.5 * (1 - np.cos(2 * np.pi * rate_hz * (t[inside] - s)))
+    return jaw

@@ -1,0 +1,1 @@
+"""Speaker turns: diarization, RTTM files and which speaker is the patient."""
