@@ -71,9 +71,11 @@ def test_audio_only_recording_on_a_video_model_warns_on_every_task(video_model, 
 
 
 def test_signed_contributions_never_print_minus_zero():
-    assert predict._signed(-0.0004) == "+0.000"
-    assert predict._signed(-0.0006) == "-0.001"
-    assert predict._signed(0.1234) == "+0.123"
+    from cdr.model.readout import signed
+
+    assert signed(-0.0004) == "+0.000"
+    assert signed(-0.0006) == "-0.001"
+    assert signed(0.1234) == "+0.123"
 
 
 def test_extraction_warnings_are_listed_in_text_and_json(video_model, monkeypatch, capsys):

@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
+    from ..model.readout import text
     from ..report_sections import held_out_sentence
     from ..synth.cohort import config_from_mapping, generate_cohort
     from ..synth.expressions import build_expression_set
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             return code
         scored = json.loads(buffer.getvalue())
         if not scored["refused"]:
-            predict_cli._print_text(scored)
+            print(text(scored))
             true_cdr = float(held_rows["cdr"].iloc[0])
             oof = pd.read_csv(model / "predictions.csv", dtype={"true_class": str, "predicted_class": str})
             print(f"\nheld-out subject {held}, never seen in training:")

@@ -157,46 +157,6 @@ def load_models(model_dir: str | Path) -> dict:
     return found
 
 
-def _signed(d: float) -> str:
-    """``+0.123``; a value that rounds to zero prints as ``+0.000``, never ``-0.000``."""
-    v = round(d, 3)
-    return f"{0.0 if v == 0 else v:+.3f}"
-
-
-def _rule(r: dict) -> str:
-    """The decision rule in one sentence, and whether this prediction follows it."""
-    top = max(r["probabilities"], key=r["probabilities"].get)
-    if top == r["predicted_cdr"]:
-        return "    rule: the predicted class is the class of highest probability"
-    return ("    rule: the predicted class is the SVM's class-balanced decision, here not the "
-            f"class of highest probability (CDR {top}), which leans toward the training "
-            "cohort's frequent classes")
-
-
-def _print_text(out: dict) -> None:
-    if out.get("banner"):
-        print(out["banner"])
-    print(f"recording: {out['recording']}")
-    for task, r in out["tasks"].items():
-        probs = "  ".join(f"CDR {c}: {p:.2f}" for c, p in r["probabilities"].items())
-        print(f"[{task}] predicted CDR {r['predicted_cdr']}   ({probs})")
-        print(_rule(r))
-        for w in r["warnings"]:
-            print(f"    WARNING: {w}")
-        for g, d in sorted(r["contributions"].items(), key=lambda kv: -abs(kv[1])):
-            print(f"    {g:10s} {_signed(d)}")
-        if r["missing_groups"]:
-            print(f"    not measured (imputed from training): {', '.join(r['missing_groups'])}")
-    print("qc: " + ", ".join(f"{k[3:]}={v:.3g}" if isinstance(v, float) else f"{k[3:]}={v}"
-                             for k, v in out["qc"].items()))
-    if out["warnings"]:
-        print(f"extraction warnings ({len(out['warnings'])}):")
-        for w in out["warnings"]:
-            print(f"    {w}")
-    print("Contributions: how much the predicted class's probability drops when a group takes "
-          "training videos' values.")
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cdr-predict", description=__doc__.splitlines()[0])
     p.add_argument("recording", help="a video or audio file")
@@ -232,21 +192,15 @@ def main(argv: list[str] | None = None) -> int:
                               "reason": reason, "qc": qc}))
         print(f"cdr-predict: {message}", file=sys.stderr)
         return EXIT_QC
-    from cdr.model.applicability import assess
-    from cdr.provenance import banner
+    from cdr.model.readout import readout, text
 
-    tasks = {}
-    for t, (m, card) in models.items():
-        tasks[t] = score(row, m, card)
-        tasks[t]["applicability"] = assess(row, card.get("applicability"), card["feature_names"])
-        tasks[t]["warnings"] = tasks[t]["applicability"].pop("warnings")
-    dataset = next((c.get("dataset") for _, c in models.values() if c.get("dataset")), {})
-    out = {"recording": str(args.recording), "refused": False, "banner": banner(dataset),
-           "dataset": dataset, "tasks": tasks, "qc": qc, "warnings": list(row.attrs.get("warnings", []))}
+    cards = {t: card for t, (_, card) in models.items()}
+    out = readout(args.recording, row, {t: score(row, m, card) for t, (m, card) in models.items()},
+                  cards, qc)
     if args.json:
         print(json.dumps(out, allow_nan=False, default=str))
     else:
-        _print_text(out)
+        print(text(out))
     return 0
 
 
