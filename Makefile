@@ -12,6 +12,7 @@ $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -c "from cdr.extract import warm_up; warm_up()"  # librosa's numba kernels, compiled once here
 	touch $@
 
 # espeak-ng speaks the synthetic interviews; it comes from the system's packages.

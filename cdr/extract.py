@@ -44,12 +44,15 @@ class Extraction:
         What could not be measured, one line each.
     turns : pd.DataFrame or None
         The speaker turns the speech groups used (``start_s``, ``end_s``, ``speaker``).
+    seconds : float
+        Wall-clock seconds the extraction took (set by the caller that timed it).
     """
 
     rows: pd.DataFrame
     track: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
     turns: pd.DataFrame | None = None
+    seconds: float = float("nan")
 
 
 class RecordingError(CdrError):
@@ -66,6 +69,21 @@ def load_embedder(checkpoint: str, device: str = "auto"):
     from .scn.embed import ExpressionEmbedder
 
     return ExpressionEmbedder(checkpoint, device=device)
+
+
+def warm_up() -> None:
+    """Compile and cache, once, what the speech groups would otherwise compile in every process.
+
+    librosa's numba kernels are compiled on first import and cached on disk (numba's
+    ``cache=True``); ``make`` calls this at setup, so that no user run pays the compilation.
+    """
+    from .features.speech import speech_features
+
+    rng = np.random.default_rng(0)
+    bursts = np.r_[rng.normal(0, 0.2, 8000), np.zeros(8000), rng.normal(0, 0.2, 8000)].astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        speech_features(bursts, io.AUDIO_RATE)
 
 
 def feature_names(*, scn: str | None = None, device: str = "auto") -> list[str]:
@@ -122,8 +140,6 @@ def extract_rows(
         The recording cannot be used at all; the message names the file and what to do.
     """
     from .features.augment import flip_track, flipped_id
-    from .features.speech import finish_speech
-    from .features.visual import visual_features
 
     path = Path(path)
     video_id = video_id or path.stem
@@ -143,6 +159,8 @@ def extract_rows(
         except Exception as exc:  # anything else PyAV may raise on a hostile file
             raise RecordingError("open", f"{path}: cannot be opened ({type(exc).__name__}: {exc}); check the file") from exc
 
+        if info.has_video:
+            from .face.track import track_video  # first: the first frame waits on no other import
         # The speech groups need no frame: they run beside the tracking, in a thread (FaceMesh,
         # FFmpeg and openSMILE release the GIL), and are joined before the row is built.
         speech_job = _background(_speech, path, turns, info.duration_s)
@@ -151,12 +169,12 @@ def extract_rows(
         flipped_visual = flipped_expr = None
         try:
             if info.has_video:
-                from .face.track import track_video
-
                 try:
                     ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0, face=face)
                 except CdrError as exc:
                     raise RecordingError("decode", str(exc)) from exc
+                from .features.visual import visual_features
+
                 track = ft.frames
                 if len(track) == 0:
                     raise RecordingError("decode", f"{path}: no video frame could be decoded; re-encode the file")
@@ -172,6 +190,8 @@ def extract_rows(
             speech_job.exception()  # let the thread finish; the video's error is the one reported
             raise
         n_audio, prep = speech_job.result()  # its warnings land in ``caught`` too; its errors surface here
+        from .features.speech import finish_speech  # after the tracking: the first frame waits on no import
+
         result = finish_speech(prep, track)  # the face's mouth may name the patient
         speech = result.values
         names = feature_names(scn=scn, device=device)
@@ -251,12 +271,14 @@ def _background(fn, *args) -> Future:
 
 
 def extract_recording(path: str | Path, video_id: str | None = None, *, scn: str | None = None,
-                      device: str = "auto") -> pd.Series:
+                      device: str = "auto", width: int | None = None,
+                      stride: int = 1, face: str = "auto") -> pd.Series:
     """The feature row of one recording (no augmentation), as ``cdr-extract`` computes it.
 
     What could not be measured is in ``row.attrs["warnings"]`` (list of str).
     """
-    ex = extract_rows(path, video_id, scn=scn, device=device)
+    ex = extract_rows(path, video_id, scn=scn, device=device, width=width, stride=stride,
+                      face=face)
     row = ex.rows.iloc[0].copy()
     row.attrs["warnings"] = list(ex.warnings)
     return row

@@ -41,6 +41,21 @@ def read_note(folder: str | Path) -> dict:
     return {}
 
 
+def read_table_note(path) -> dict:
+    """The dataset note kept in a ``features.parquet`` (``{}`` for a CSV or none)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    path = Path(path)
+    if path.suffix.lower() != ".parquet":
+        return {}
+    try:
+        return table_note(pd.read_parquet(path, columns=[]))
+    except (OSError, ValueError):
+        return {}
+
+
 def table_note(table) -> dict:
     """The dataset note stored with a feature table (``table.attrs``), or {}."""
     note = getattr(table, "attrs", {}).get(ATTR) or {}

@@ -73,8 +73,10 @@ def screenshot(report: Path, png: Path, height: int) -> Path:
 
 
 def _small_report(folder: Path) -> Path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from tables import make_feature_table  # the test suite's generated tables
+
     from cdr.cli import train
-    from cdr.evaluate import make_feature_table
 
     table, labels = make_feature_table(signal={"coupling": 1.5}, flip=True, seed=5)
     table.attrs["dataset"] = {"synthetic": True, "source": "report_shot.py",

@@ -41,7 +41,7 @@ def video_model(tmp_path_factory) -> Path:
                                                                index=False)
     assert train.main([str(folder / "features.parquet"), "--labels", str(folder / "labels.csv"),
                        "-o", str(folder / "model"), "--groups", "pupil,coupling,pose,mfcc",
-                       "--permutations", "0", "--jobs", "1"]) == 0
+                       "--permutations", "0", "--repeats", "2", "--jobs", "1"]) == 0
     card = json.loads((folder / "model" / "model_binary.json").read_text())
     assert card["dataset"]["synthetic"] is True and card["applicability"]["threshold"] > 0
     return folder / "model"

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from cdr import evaluate
 from cdr.cli import train
+from tables import SYNTHETIC_GROUPS, make_feature_table
 
 
 class _Tables(HTMLParser):
@@ -66,7 +66,7 @@ def _train(folder, table, labels, synthetic: bool, ablation: bool):
     rc = train.main([str(folder / "features.parquet"), "--labels", str(folder / "labels.csv"),
                      "-o", str(folder / "model"),
                      *(["--ablation"] * ablation), "--permutations", "0",
-                     "--ablation-permutations", "0", "--jobs", "1"])
+                     "--ablation-permutations", "0", "--repeats", "2", "--jobs", "1"])
     assert rc == 0
     return folder / "model"
 
@@ -74,7 +74,7 @@ def _train(folder, table, labels, synthetic: bool, ablation: bool):
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
     root = tmp_path_factory.mktemp("reports")
-    table, labels = evaluate.make_feature_table((9, 8, 4), signal={"coupling": 1.5}, flip=True,
+    table, labels = make_feature_table((9, 8, 4), signal={"coupling": 1.5}, flip=True,
                                                 seed=5)
     return (_train(root / "synthetic", table.copy(), labels, True, ablation=False),
             _train(root / "real", table.copy(), labels, False, ablation=True))
@@ -137,7 +137,7 @@ def test_headline_importance_and_layout(reports):
     assert "with the mirrored #flip copies in training" in headline
     assert "The ablation's 'all' rows use the same groups without the #flip copies" in headline
     imp = next(f for h, f in _frames(page) if h.startswith("Task binary (training"))
-    assert sorted(imp.group) == sorted(evaluate.SYNTHETIC_GROUPS)
+    assert sorted(imp.group) == sorted(SYNTHETIC_GROUPS)
     assert "Descriptive:" in page
     assert "overflow-wrap:anywhere" in page and "@media print" in page
     assert "What these numbers can and cannot support" in page

@@ -224,3 +224,13 @@ def _with_questions(answers, q, fps):
     y = np.concatenate(parts)
     y = y + (1e-3 * np.random.default_rng(0).standard_normal(y.size)).astype(np.float32)
     return y.astype(np.float32), pd.DataFrame(rows, columns=["start_s", "end_s", "speaker"])
+
+
+def test_demo_jaw_moves_only_with_the_patients_speech():
+    from cdr.synth.schedule import jaw_with_speech
+
+    seg = _turns([(0.5, 2.0, "interviewer"), (3.0, 4.0, "patient")])
+    jaw = jaw_with_speech(seg, 125, 25.0)
+    t = np.arange(125) / 25.0
+    assert (jaw[(t < 3.0) | (t >= 4.0)] == 0).all()
+    assert jaw[(t >= 3.0) & (t < 4.0)].max() > 0.6

@@ -63,10 +63,10 @@ def rule(r: dict) -> str:
     """The decision rule in one sentence, and whether this prediction follows it."""
     top = max(r["probabilities"], key=r["probabilities"].get)
     if top == r["predicted_cdr"]:
-        return "rule: the predicted class is the class of highest probability"
-    return ("rule: the predicted class is the SVM's class-balanced decision, here not the "
-            f"class of highest probability (CDR {top}), which leans toward the training "
-            "cohort's frequent classes")
+        return ("rule: the predicted class is the class of highest probability (probabilities "
+                "as for a cohort with equal class shares)")
+    return (f"rule: this model's decision is not its class of highest probability (CDR {top}); "
+            "retrain it with this version of cdr-train")
 
 
 def text(out: dict) -> str:
