@@ -87,7 +87,7 @@ def test_extraction_warnings_are_listed_in_text_and_json(video_model, monkeypatc
         [30.0, 0.9, 1.0, 0.5]
     row.attrs["warnings"] = ["clip: pupil: no face in 60% of frames", "clip: speech: clipped"]
     module = types.ModuleType("cdr.extract")
-    module.extract_recording = lambda path, video_id=None, *, scn=None: row.copy()
+    module.extract_recording = lambda path, video_id=None, **options: row.copy()
     module.feature_names = lambda *, scn=None, device="auto": list(row.index)
     monkeypatch.setitem(sys.modules, "cdr.extract", module)
     assert predict.main(["clip.mp4", "--model", str(video_model), "--json"]) == 0
