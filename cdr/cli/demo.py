@@ -16,6 +16,7 @@ Stages (each is cached in ``DIR``, so a second run reuses what is done):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -62,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import CdrError
     from ..extract import extract_recording
     from ..model.inference import Predictor, quality_problem
+    from ..model.readout import readout, text
     from ..model.training import TrainOptions, train
     from ..outdir import make_output_folder
+    from ..report_sections import held_out_sentence
     from ..scn.data import load_dataset
     from ..scn.train import SCNTrainer, TrainConfig
     from ..synth.cohort import config_from_mapping, generate_cohort
@@ -104,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
             link.symlink_to((cohort / "videos" / f"{vid}.mp4").resolve())
+    (videos / "dataset.json").write_text(  # cdr-extract carries this note to the model and report
+        json.dumps({k: v for k, v in json.loads((cohort / "cohort.json").read_text()).items()
+                    if k in ("synthetic", "note")}, indent=2) + "\n")
     train_labels = out / "train-labels.csv"
     train_rows.to_csv(train_labels, index=False)
 
@@ -135,9 +141,17 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(f"{video}: refused by quality control: {reason}")
         else:
-            for task, r in predictor.predict(row).items():
-                probs = "  ".join(f"CDR {c}: {p:.2f}" for c, p in r["probabilities"].items())
-                print(f"[{task}] predicted CDR {r['predicted_cdr']}   ({probs})")
+            qc = {str(k): v for k, v in row.items() if str(k).startswith("qc.")}
+            scored = readout(video, row, predictor.predict(row),
+                             {t: card for t, (_, card, _) in predictor.models.items()}, qc)
+            print(text(scored))
+            true_cdr = float(held_rows["cdr"].iloc[0])
+            oof = pd.read_csv(model / "predictions.csv",
+                              dtype={"true_class": str, "predicted_class": str})
+            print(f"\nheld-out subject {held}, never seen in training:")
+            for task, r in scored["tasks"].items():
+                true = {"cdr3": f"{true_cdr:g}", "binary": "0.5" if true_cdr == 0.5 else ">=1"}[task]
+                print("  " + held_out_sentence(r["predicted_cdr"], true, oof, task))
 
     from ..synth.checks import gemaps_follows_interviewer
 
