@@ -44,11 +44,11 @@ THRESHOLD = 0.30
 #: Most speakers estimated.
 MAX_SPEAKERS = 4
 #: A cluster with less speech than this (seconds of window hops) is not a speaker.
-MIN_SPEAKER_S = 1.0
+MIN_SPEAKER_S = 1.5
 #: Label runs shorter than this (seconds) join their neighbour.
 MIN_TURN_S = 0.3
-OVERLAP_MARGIN = 0.02
-OVERLAP_MIN_SIM = 0.80
+OVERLAP_MARGIN = 0.10
+OVERLAP_MIN_SIM = 0.70
 TURN_COLUMNS = ["start_s", "end_s", "speaker"]
 #: Most windows clustered at once (6,000 windows: 25 minutes of speech; 144 MB of distances).
 MAX_CLUSTERED = 6000
