@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cdr import evaluate
+from tables import make_feature_table
 from cdr.cli import predict, scn_train, train
 from cdr.cli.extract import main as extract_main
 from cdr.extract import feature_names
@@ -49,7 +49,7 @@ def _train(folder: Path, table: pd.DataFrame, cdr: list[float], groups: str) -> 
     pd.DataFrame({"video_id": table.index, "cdr": cdr}).to_csv(folder / "labels.csv", index=False)
     assert train.main([str(folder / "features.parquet"), "--labels", str(folder / "labels.csv"),
                        "-o", str(folder / "model"), "--task", "cdr3", "--groups", groups,
-                       "--permutations", "0", "--jobs", "1"]) == 0
+                       "--permutations", "0", "--repeats", "2", "--jobs", "1"]) == 0
     return folder / "model"
 
 
@@ -67,7 +67,7 @@ def model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def foreign_model(tmp_path_factory) -> Path:
     """A model trained on columns cdr-extract never writes (``pupil.f0`` ...)."""
-    table, labels = evaluate.make_feature_table((4, 4, 3), seed=2)
+    table, labels = make_feature_table((4, 4, 3), seed=2)
     return _train(tmp_path_factory.mktemp("foreign"), table, list(labels.cdr), "pupil")
 
 
@@ -76,7 +76,7 @@ def foreign_model(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("make, status, words", [
     (lambda p: p.write_bytes(b""), 1, ["is empty (0 bytes)", "copy the recording again"]),
     (lambda p: p.write_text("not a video\n" * 10), 1, ["not a readable media file", "re-encode"]),
-    (lambda p: p.mkdir(), 1, ["is a folder", "move it out"]),
+    (lambda p: p.mkdir(), 1, ["is a folder", "scores one recording, pass a video or audio file"]),
     (lambda p: None, 1, ["does not exist", "fix or remove"]),
 ], ids=["zero-byte", "text-as-mp4", "folder", "missing"])
 def test_predict_refuses_unusable_files(model, tmp_path, capsys, make, status, words):
@@ -89,12 +89,13 @@ def test_predict_refuses_unusable_files(model, tmp_path, capsys, make, status, w
     assert captured.out == ""
 
 
-def test_predict_refuses_an_image_by_quality_control(model, tmp_path, capsys):
-    path = tmp_path / "photo.png"
-    cv2.imwrite(str(path), np.full((64, 64, 3), 128, np.uint8))
-    assert predict.main([str(path), "--model", str(model)]) == predict.EXIT_QC
+def test_predict_refuses_a_still_image(model, tmp_path, capsys):
+    path = tmp_path / "photo.mov"
+    ok, png = cv2.imencode(".png", np.full((64, 64, 3), 128, np.uint8))
+    path.write_bytes(png.tobytes())  # a PNG image under a video name
+    assert predict.main([str(path), "--model", str(model)]) == 1
     line = one_line(capsys.readouterr().err, "cdr-predict")
-    assert f"{path}: refused by quality control: its duration could not be measured" in line
+    assert f"{path}: is a still image (png), not a recording" in line
 
 
 def test_predict_audio_only_is_scored_on_speech_or_refused_when_short(model, wav, capsys):
@@ -127,7 +128,7 @@ def test_predict_refuses_a_model_on_columns_the_extractor_does_not_write(foreign
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cohort")
-    table, labels = evaluate.make_feature_table((4, 4, 3), seed=3)
+    table, labels = make_feature_table((4, 4, 3), seed=3)
     table.to_parquet(folder / "features.parquet")
     labels.reset_index()[["video_id", "cdr"]].to_csv(folder / "labels.csv", index=False)
     return folder, table
@@ -135,7 +136,7 @@ def cohort(tmp_path_factory):
 
 def _train_error(features, labels, out, capsys, *extra) -> str:
     rc = train.main([str(features), "--labels", str(labels), "-o", str(out), "--task", "cdr3",
-                     "--permutations", "0", "--jobs", "1", *extra])
+                     "--permutations", "0", "--repeats", "2", "--jobs", "1", *extra])
     captured = capsys.readouterr()
     assert rc == 1, captured
     return one_line(captured.err, "cdr-train: error")
@@ -189,7 +190,7 @@ def test_train_warns_about_a_group_with_no_value_and_goes_on(cohort, tmp_path, c
     part.to_parquet(tmp_path / "part.parquet")
     assert train.main([str(tmp_path / "part.parquet"), "--labels", str(folder / "labels.csv"),
                        "-o", str(tmp_path / "out"), "--task", "cdr3", "--groups", "pose,voice",
-                       "--permutations", "0", "--jobs", "1"]) == 0
+                       "--permutations", "0", "--repeats", "2", "--jobs", "1"]) == 0
     err = capsys.readouterr().err
     assert "group(s) voice have no value in any row" in err
     assert (tmp_path / "out" / "model_cdr3.skops").exists()

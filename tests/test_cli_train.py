@@ -11,15 +11,19 @@ import pandas as pd
 import pytest
 from conftest import cohort_around
 
-from cdr import classify, evaluate, modelio
+from tables import make_feature_table
+
 from cdr.cli import predict, train
+from cdr.model import store as modelio
+from cdr.model.inference import quality_problem
+from cdr.model.tasks import feature_columns
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     """40 training subjects (17/19/4) and 6 held out; only ``coupling`` carries the class."""
     folder = tmp_path_factory.mktemp("cohort")
-    table, labels = evaluate.make_feature_table((19, 21, 6), signal={"coupling": 2.0}, seed=21)
+    table, labels = make_feature_table((19, 21, 6), signal={"coupling": 2.0}, seed=21)
     held = [v for cdr in (0.5, 1.0, 2.0) for v in labels.index[labels.cdr == cdr][:2]]
     table.loc["s005", [c for c in table.columns if c.startswith("pupil.")]] = np.nan
     table.drop(held).to_parquet(folder / "features.parquet")
@@ -33,7 +37,7 @@ def trained(cohort):
     out = folder / "model"
     rc = train.main([str(folder / "features.parquet"), "--labels", str(folder / "labels.csv"),
                      "-o", str(out), "--groups", "pupil,coupling", "--ablation",
-                     "--permutations", "9",
+                     "--permutations", "9", "--repeats", "3",
                      "--ablation-permutations", "0", "--jobs", "1"])
     assert rc == 0
     return out
@@ -52,9 +56,12 @@ def test_train_writes_consistent_outputs(trained, cohort):
     for task in ("cdr3", "binary"):
         m, p = metrics[task], preds[preds.task == task]
         assert {"accuracy", "balanced_accuracy", "macro_f1", "accuracy_ci95", "permutation_p",
-                "n", "confusion"} <= set(m)
+                "balanced_accuracy_ci95", "macro_f1_ci95", "n", "confusion"} <= set(m)
         assert m["n"] == len(p) == 40 and set(p.video_id) == set(labels.index)
-        assert m["accuracy"] == pytest.approx(p.correct.mean())
+        assert m["repeats"] == 3 and 0 <= m["balanced_accuracy_sd"] < 0.1
+        for key in ("balanced_accuracy", "macro_f1"):
+            assert m[f"{key}_ci95"][0] <= m[key] <= m[f"{key}_ci95"][1]
+        assert abs(p.correct.mean() - m["accuracy"]) <= 0.05  # consensus vs mean over draws
         classes = m["classes"]
         confusion = pd.crosstab(p.true_class, p.predicted_class).reindex(
             index=classes, columns=classes, fill_value=0)
@@ -73,8 +80,15 @@ def test_train_writes_consistent_outputs(trained, cohort):
     best = scored[~scored.groups.str.contains(r"\+")].sort_values(
         "balanced_accuracy").groupby("task").tail(1)
     assert set(best.set) == {"coupling"} and (best.balanced_accuracy >= 0.9).all()
+    assert set(ablation.columns) >= {"permutation_p", "permutation_p_fwe"}
+    assert (scored.permutation_p_fwe >= scored.permutation_p).all()
+    assert metrics["confounds"] == []
     report = (trained / "report.md").read_text()
+    assert report.splitlines()[2].startswith("Recording conditions: no quality or recording value")
     for text in ("## Ablation: feature-group sets", "What these numbers can and cannot support",
+                 "is exploratory: it was chosen after seeing the results", "p (family-wise)",
+                 "![reliability diagram, task binary](reliability_binary.png)", "Brier score",
+                 "range of balanced accuracy over the draws",
                  "![confusion matrix, task cdr3](confusion_cdr3.png)", "| s005 | 100% |",
                  "The smallest class, CDR 2, has 4 videos"):
         assert text in report
@@ -84,7 +98,7 @@ def test_train_writes_consistent_outputs(trained, cohort):
     card = json.loads((trained / "model_cdr3.json").read_text())
     assert card["label_map"] == {"0.5": 0, "1": 1, "2": 2}
     assert card["training"]["n_videos"] == 40 and len(card["training"]["features_sha256"]) == 64
-    assert card["feature_names"] == classify.feature_columns(table, ["pupil", "coupling"])
+    assert card["feature_names"] == feature_columns(table, ["pupil", "coupling"])
     assert card["groups"] == ["pupil", "coupling"]
 
 
@@ -112,7 +126,7 @@ def test_unknown_group_is_refused(cohort, tmp_path, capsys):
 
 def fake_extractor(monkeypatch, row: pd.Series):
     module = types.ModuleType("cdr.extract")
-    module.extract_recording = lambda path, video_id=None, *, scn=None: row.copy()
+    module.extract_recording = lambda path, video_id=None, *, scn=None, **kw: row.copy()
     module.feature_names = lambda *, scn=None, device="auto": list(row.index)
     monkeypatch.setitem(sys.modules, "cdr.extract", module)
 
@@ -123,7 +137,7 @@ def test_predict_scores_held_out_recordings_and_explains(trained, cohort, tmp_pa
     small = tmp_path / "small"
     assert train.main([str(folder / "features.parquet"), "--labels", str(folder / "labels.csv"),
                        "-o", str(small), "--task", "cdr3", "--groups", "coupling,voice,pose",
-                       "--permutations", "0", "--jobs", "1"]) == 0
+                       "--permutations", "0", "--repeats", "2", "--jobs", "1"]) == 0
     capsys.readouterr()
     right = 0
     for vid in held.index:
@@ -169,21 +183,21 @@ def test_predict_refuses_poor_recordings_with_exit_2(trained, cohort, monkeypatc
 def test_predict_accepts_a_voice_only_recording():
     row = pd.Series({"qc.duration_s": 60.0, "qc.face_ratio": np.nan, "qc.audio_present": 1.0,
                      "qc.speech_ratio": 0.4})
-    assert predict.quality_problem(row) is None
+    assert quality_problem(row) is None
 
 
 def test_predict_without_models_says_what_to_do(tmp_path, capsys):
     assert predict.main(["clip.mp4", "--model", str(tmp_path)]) == 1
-    assert "holds no model_<task>.skops; train one with cdr-train first" in capsys.readouterr().err
+    assert "holds no model; train one with cdr-train first" in capsys.readouterr().err
 
 
 def test_predict_refuses_a_tampered_model(trained, tmp_path, capsys):
-    for p in trained.glob("model_*"):
+    for p in [*trained.glob("model_*"), trained / "manifest.json"]:
         (tmp_path / p.name).write_bytes(p.read_bytes())
     with open(tmp_path / "model_binary.skops", "ab") as fh:
         fh.write(b"\0")
     assert predict.main(["clip.mp4", "--model", str(tmp_path)]) == 1
-    assert "model_binary.skops: sha256 differs" in capsys.readouterr().err
+    assert "model_binary.skops: changed since run" in capsys.readouterr().err
     assert modelio.load_model(tmp_path, "cdr3")[1]["task"] == "cdr3"
 
 
@@ -206,7 +220,7 @@ def test_predict_runs_the_extraction_of_cdr_extract_on_a_real_clip(tmp_path, arc
     cohort_around(row, "coupling", tmp_path)  # classes differ in coupling. only
     assert train.main([str(tmp_path / "features.parquet"), "--labels",
                        str(tmp_path / "labels.csv"), "-o", str(tmp_path / "model"),
-                       "--task", "cdr3", "--permutations", "0", "--jobs", "1"]) == 0
+                       "--task", "cdr3", "--permutations", "0", "--repeats", "2", "--jobs", "1"]) == 0
     capsys.readouterr()
     assert predict.main([str(clip), "--model", str(tmp_path / "model"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -262,3 +264,26 @@ def test_a_replaced_worker_warns_no_one():
     assert len(pids) > 2 and said   # the control: loky replaced a worker, and said so
     pids, said = run(quiet=True)
     assert len(pids) > 2 and not said
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_shows_each_recordings_rate_on_a_terminal_only(tmp_path, arctic_audio, monkeypatch, terminal):
+    import soundfile as sf
+
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "p03.wav", arctic_audio[0], arctic_audio[1])
+    err = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    s = extract_folder(tmp_path / "in", tmp_path / "out", progress=True)
+    assert s.n_done == 1
+    lines = err.getvalue()
+    if terminal:
+        assert re.search(r"p03: \d+\.\d min in \d+ s \(\d+\.\dx real time\)", lines), lines
+        assert "cdr-extract" in lines
+    else:
+        assert lines == ""

@@ -195,7 +195,7 @@ def test_extract_train_predict_work_offline(isolation, guard, recording, tmp_pat
     model = tmp_path / "model"
     _run(prefix, env, "cdr.cli.train", str(tmp_path / "cohort.parquet"), "--labels",
          str(tmp_path / "labels.csv"), "-o", str(model), "--task", "cdr3", "--permutations", "0",
-         "--jobs", "2")
+         "--repeats", "2", "--jobs", "2")
     metrics = json.loads((model / "metrics.json").read_text())["cdr3"]
     assert metrics["n"] == 40 and metrics["balanced_accuracy"] >= 0.9   # the planted pupil shift
 

@@ -11,8 +11,12 @@ import pytest
 import skops.io as sio
 from sklearn.neighbors import KNeighborsClassifier
 
-from cdr import classify, evaluate, loso, modelio
+from tables import make_feature_table
+
 from cdr.errors import ModelFileError
+from cdr.model import store as modelio
+from cdr.model.estimators import OrdinalClassifier, SVMClassifier
+from cdr.model.tasks import make_dataset
 
 BUILT: list[str] = []
 
@@ -28,15 +32,15 @@ class Payload:
         self.__dict__.update(state)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    table, labels = evaluate.make_feature_table((6, 6, 4), signal={"pupil": 2.0}, seed=1)
-    design = loso.build_design(table, labels, "cdr3", ("pupil",))
-    model, (C, gamma) = loso.fit_final(design)
+@pytest.fixture(scope="module", params=[SVMClassifier, OrdinalClassifier])
+def trained(tmp_path_factory, request):
+    table, labels = make_feature_table((6, 6, 4), signal={"pupil": 2.0}, seed=1)
+    design = make_dataset(table, labels, "cdr3", ("pupil",))
+    model = request.param().fit(design.X, design.y, groups=design.groups)
     card = {"feature_names": design.columns, "classes": list(design.task.classes),
-            "groups": ["pupil"], "params": {"C": C, "gamma": gamma}}
+            "groups": ["pupil"], "estimator": {"name": type(model).__name__}}
     out = tmp_path_factory.mktemp("model")
-    modelio.save_model(model, out, "cdr3", card)
+    modelio.save_model(model, out, "cdr3", card, background=design.X)
     return out, model, design
 
 
@@ -68,10 +72,11 @@ def forge(folder, obj, card_extra=None):
 
 def test_round_trip_predicts_the_same(trained):
     out, model, design = trained
-    loaded, card = modelio.load_model(out, "cdr3")
-    X = pd.DataFrame(design.X, columns=design.columns)
+    loaded, card, background = modelio.load_model(out, "cdr3")
+    X = design.X
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
-    np.testing.assert_array_equal(classify.decide(loaded, X), classify.decide(model, X))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(background, design.X)
     assert card["feature_names"] == design.columns
     assert card["versions"]["scikit-learn"] == modelio.versions()["scikit-learn"]
     assert card["model_sha256"] == modelio.sha256_file(out / "model_cdr3.skops")
@@ -126,7 +131,7 @@ def test_other_scikit_learn_version_is_refused(trained, tmp_path):
 def test_other_card_format_is_refused(trained, tmp_path):
     folder = copy_model(trained[0], tmp_path)
     rewrite_card(folder, format="cdr-model/0")
-    with pytest.raises(ModelFileError, match="card format 'cdr-model/0' is not 'cdr-model/1'"):
+    with pytest.raises(ModelFileError, match="card format 'cdr-model/0' is not 'cdr-model/2'"):
         modelio.load_model(folder, "cdr3")
 
 

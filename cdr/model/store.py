@@ -1,9 +1,16 @@
-"""Save and load trained models safely: ``model_<task>.skops`` plus a JSON card.
+"""Save and load trained models safely: ``model_<task>.skops``, its card, the run's manifest.
 
 A model is written with :mod:`skops.io` (no pickle).  Beside it,
-``model_<task>.json`` (the card) records the feature names, the label map, the
-package versions, hashes of the training data and the sha256 of the ``.skops``
-file.  The card is also stored inside the ``.skops`` file.
+``model_<task>.json`` (the card) records the estimator, the feature groups and
+names, the label map, the extraction options of the training table, the package
+versions, hashes of the training data, the run id, a free-form ``dataset`` dict
+(provenance) and the sha256 of the ``.skops`` file.  The card is also stored
+inside the ``.skops`` file, with the training rows' feature values (the
+background that :mod:`cdr.model.inference` explains predictions against).
+
+``manifest.json`` binds every file of one cdr-train run: run id, tasks and the
+sha256 of each file.  :func:`check_folder` refuses a folder whose files do not
+match it (a stale model of an earlier run, a model copied in, a deleted file).
 
 Loading refuses, with :class:`~cdr.errors.ModelFileError` and before any object
 is built from the file:
@@ -30,11 +37,13 @@ import zipfile
 from pathlib import Path
 
 import skops.io as sio
-from sklearn.pipeline import Pipeline
+import numpy as np
 
 from cdr.errors import ModelFileError
 
-CARD_FORMAT = "cdr-model/1"
+CARD_FORMAT = "cdr-model/2"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "cdr-run/1"
 ALLOWED_TYPES: frozenset[str] = frozenset({
     "builtins.dict", "builtins.list", "builtins.tuple", "builtins.str", "builtins.int",
     "builtins.float", "builtins.bool", "builtins.NoneType",
@@ -47,6 +56,8 @@ ALLOWED_TYPES: frozenset[str] = frozenset({
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.svm._classes.SVC",
+    "cdr.model.estimators.SVMClassifier",
+    "cdr.model.estimators.OrdinalClassifier",
 })
 """Every type a cdr model file may hold, as ``module.qualname``."""
 PACKAGES = ("scikit-learn", "skops", "numpy", "scipy", "pandas", "cdr")
@@ -92,13 +103,14 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def save_model(model: Pipeline, model_dir: str | Path, task: str, card: dict) -> Path:
+def save_model(model, model_dir: str | Path, task: str, card: dict,
+               background: np.ndarray | None = None) -> Path:
     """Write ``model_<task>.skops`` and its card ``model_<task>.json`` atomically.
 
     Parameters
     ----------
-    model : Pipeline
-        The fitted model (:func:`cdr.classify.make_model`).
+    model : estimator
+        The fitted model (:mod:`cdr.model.estimators`).
     model_dir : str or Path
         Created if missing.
     task : str
@@ -116,7 +128,8 @@ def save_model(model: Pipeline, model_dir: str | Path, task: str, card: dict) ->
     skops_path.parent.mkdir(parents=True, exist_ok=True)
     inner = dict(card, format=CARD_FORMAT, task=task, versions=versions())
     inner = json.loads(json.dumps(inner))  # exactly what the JSON card will hold
-    data = sio.dumps({"model": model, "card": inner})
+    data = sio.dumps({"model": model, "card": inner,
+                      "background": np.empty((0, 0)) if background is None else background})
     _write_atomic(skops_path, data)
     full = dict(inner, model_file=skops_path.name,
                 model_sha256=hashlib.sha256(data).hexdigest())
@@ -170,14 +183,15 @@ def read_card(model_dir: str | Path, task: str) -> dict:
     return card
 
 
-def load_model(model_dir: str | Path, task: str) -> tuple[Pipeline, dict]:
+def load_model(model_dir: str | Path, task: str) -> tuple[object, dict, np.ndarray]:
     """Load ``model_<task>.skops`` after checking its card, hash and types.
 
     Returns
     -------
-    model : Pipeline
+    model : estimator
     card : dict
         The JSON card.
+    background : np.ndarray [shape=(n_training_rows, n_features)]
 
     Raises
     ------
@@ -207,9 +221,72 @@ def load_model(model_dir: str | Path, task: str) -> tuple[Pipeline, dict]:
         raise ModelFileError(f"{skops_path}: cannot be loaded ({exc}); retrain with "
                              "cdr-train") from None
     expected = {k: v for k, v in card.items() if k not in _INTERNAL}
-    if not isinstance(obj, dict) or not isinstance(obj.get("model"), Pipeline):
+    if not isinstance(obj, dict) or not hasattr(obj.get("model"), "predict_proba"):
         raise ModelFileError(f"{skops_path}: does not hold a cdr model; retrain with cdr-train")
     if obj.get("card") != expected:
         raise ModelFileError(f"{card_path}: does not match the card stored in "
                              f"{skops_path.name}; the card was edited: retrain with cdr-train")
-    return obj["model"], card
+    return obj["model"], card, obj.get("background")
+
+
+def write_manifest(model_dir: str | Path, run_id: str, tasks: list[str]) -> Path:
+    """Write ``manifest.json``: the run id, tasks and the sha256 of every file of the run."""
+    d = Path(model_dir)
+    files = {p.name: sha256_file(p) for p in sorted(d.iterdir())
+             if p.is_file() and not p.name.startswith(".") and p.name != MANIFEST}
+    body = {"format": MANIFEST_FORMAT, "run_id": run_id, "tasks": list(tasks), "files": files}
+    path = d / MANIFEST
+    _write_atomic(path, (json.dumps(body, indent=2) + "\n").encode())
+    return path
+
+
+def check_folder(model_dir: str | Path) -> dict:
+    """Check that a model folder holds exactly one cdr-train run; return its manifest.
+
+    Every model file of the run must be there; other files of the run (report,
+    metrics) may be left out, as when the models are copied elsewhere, but
+    must match when present.
+
+    Raises
+    ------
+    ModelFileError
+        In one line: no manifest, a file of the run missing or changed, a model
+        file that is not part of the run, or a card of another run.
+    """
+    d = Path(model_dir)
+    path = d / MANIFEST
+    if not d.is_dir():
+        raise ModelFileError(f"{d}: not a folder; pass the MODEL_DIR written by cdr-train")
+    models = sorted(p.name for p in d.glob("model_*"))
+    if not path.is_file():
+        if models:
+            raise ModelFileError(f"{d}: has model files but no {MANIFEST}, so they cannot be "
+                                 "told apart from leftovers of other runs; retrain into this "
+                                 "folder with cdr-train")
+        raise ModelFileError(f"{d}: holds no model; train one with cdr-train first")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        files, run_id = dict(manifest["files"]), str(manifest["run_id"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: unreadable ({exc}); retrain with cdr-train") from None
+    for name, digest in files.items():
+        if not (d / name).is_file() and not name.startswith("model_"):
+            continue  # a report or table left behind when the models were copied elsewhere
+        if not (d / name).is_file():
+            raise ModelFileError(f"{d / name}: missing, but part of run {run_id}; the folder "
+                                 "is incomplete: retrain with cdr-train")
+        if sha256_file(d / name) != digest:
+            raise ModelFileError(f"{d / name}: changed since run {run_id} wrote it (sha256 "
+                                 "differs from manifest.json); retrain with cdr-train")
+    stray = [m for m in models if m not in files]
+    if stray:
+        raise ModelFileError(f"{d}: {', '.join(stray)} not part of run {run_id} "
+                             f"({MANIFEST}); a model folder holds one training: remove them "
+                             "or retrain")
+    for task in manifest.get("tasks", []):
+        card = json.loads((d / f"model_{task}.json").read_text(encoding="utf-8"))
+        if card.get("run_id") != run_id or card.get("task") != task:
+            raise ModelFileError(f"{d / f'model_{task}.json'}: card of task "
+                                 f"{card.get('task')!r}, run {card.get('run_id')!r}, where "
+                                 f"{MANIFEST} expects task {task!r} of run {run_id}; retrain")
+    return manifest
