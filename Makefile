@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast system-deps bench clean
+.PHONY: demo test test-fast system-deps bench clean report-shot
 
 $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,7 @@ $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -c "from cdr.extract import warm_up; warm_up()"  # librosa's numba kernels, compiled once here
 	touch $@
 
 # espeak-ng speaks the synthetic interviews; it comes from the system's packages.
@@ -39,6 +40,11 @@ bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/visual_features_speed.py
 	$(BIN)/python benchmarks/speech_speed.py
 	$(BIN)/python benchmarks/train_speed.py
+
+# The demo's report in headless Chromium at 1280 px: report-shot.png, and exit 1 if a table
+# is wider than the page. Needs Debian's chromium (apt-get install chromium).
+report-shot: $(STAMP)
+	$(BIN)/python pipelines/report_shot.py demo-out/model/report.html -o report-shot.png
 
 clean:
 	rm -rf $(VENV) data/cache demo-out

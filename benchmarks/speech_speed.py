@@ -9,7 +9,10 @@ pinned), the best of ``--repeat`` runs of:
 - ``mfcc``: MFCC + deltas + functionals (given the VAD);
 - ``gemaps``: the 88 eGeMAPSv02 functionals (openSMILE);
 - ``voice``: pauses, voicing and syllable nuclei (given the VAD);
-- ``total``: :func:`cdr.features.speech.speech_features` end to end, from a 16 kHz array;
+- ``turns``: speaker turns (resemblyzer embeddings + clustering, given the VAD);
+- ``attribution``: naming the patient from a 25 fps track's ``mouth_open``;
+- ``total``: :func:`cdr.features.speech.speech_features` end to end, from a 16 kHz array
+  (turns included);
 - ``total (44.1 kHz stereo)``: the same from 44.1 kHz stereo, resampling included.
 
 The real-time factor is compute seconds per second of audio (lower is faster),
@@ -27,12 +30,15 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 import soxr
 
 from cdr.features import gemaps, mfcc, voice
 from cdr.features.speech import RATE, speech_features
 from cdr.io import read_audio
 from cdr.resources import arctic_wav, speak
+from cdr.speakers.diarize import diarize
+from cdr.speakers.patient import attribute
 
 SENTENCES = [
     "The old man walked slowly to the market",
@@ -82,11 +88,17 @@ def main() -> None:
     stereo44 = np.stack([soxr.resample(y, RATE, 44100)] * 2, axis=1)
     speech_features(y[: 5 * RATE], RATE)  # warm-up: imports, openSMILE set-up
     act = voice.voice_activity(y, RATE)
+    turns = diarize(y, act)
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * 25)) / 25.0
+    track = pd.DataFrame({"t": t, "face": True, "mouth_open": 0.2 + 0.05 * rng.random(t.size)})
     rows = [
         ("vad", best_of(lambda: voice.voice_activity(y, RATE), args.repeat)),
         ("mfcc", best_of(lambda: mfcc.mfcc_features(y, RATE, active=act.active), args.repeat)),
         ("gemaps", best_of(lambda: gemaps.gemaps_features(y, RATE), args.repeat)),
         ("voice", best_of(lambda: voice.voice_features(y, RATE, act), args.repeat)),
+        ("turns", best_of(lambda: diarize(y, act), args.repeat)),
+        ("attribution", best_of(lambda: attribute(turns, track), args.repeat)),
         ("total", best_of(lambda: speech_features(y, RATE), args.repeat)),
         ("total (44.1 kHz stereo)", best_of(lambda: speech_features(stereo44, 44100), args.repeat)),
     ]

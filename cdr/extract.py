@@ -44,12 +44,15 @@ class Extraction:
         What could not be measured, one line each.
     turns : pd.DataFrame or None
         The speaker turns the speech groups used (``start_s``, ``end_s``, ``speaker``).
+    seconds : float
+        Wall-clock seconds the extraction took (set by the caller that timed it).
     """
 
     rows: pd.DataFrame
     track: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
     turns: pd.DataFrame | None = None
+    seconds: float = float("nan")
 
 
 class RecordingError(CdrError):
@@ -68,17 +71,34 @@ def load_embedder(checkpoint: str, device: str = "auto"):
     return ExpressionEmbedder(checkpoint, device=device)
 
 
+def warm_up() -> None:
+    """Compile and cache, once, what the speech groups would otherwise compile in every process.
+
+    librosa's numba kernels are compiled on first import and cached on disk (numba's
+    ``cache=True``); ``make`` calls this at setup, so that no user run pays the compilation.
+    """
+    from .features.speech import speech_features
+
+    rng = np.random.default_rng(0)
+    bursts = np.r_[rng.normal(0, 0.2, 8000), np.zeros(8000), rng.normal(0, 0.2, 8000)].astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        speech_features(bursts, io.AUDIO_RATE)
+
+
 def feature_names(*, scn: str | None = None, device: str = "auto") -> list[str]:
     """The table's columns, declared before any recording is read."""
     from .features.speech import SPEECH_NAMES
     from .features.visual import VISUAL_NAMES
 
     expr = load_embedder(str(scn), device).names if scn else []
+    from .features.audio_qc import NAMES as AUDIO_QC_NAMES
+
     speech = [n for n in SPEECH_NAMES if not n.startswith("qc.")]
     speech_qc = [n for n in SPEECH_NAMES if n.startswith("qc.")]
     visual = [n for n in VISUAL_NAMES if not n.startswith("qc.")]
     visual_qc = [n for n in VISUAL_NAMES if n.startswith("qc.")]
-    return visual + speech + list(expr) + QC_NAMES + visual_qc + speech_qc
+    return visual + speech + list(expr) + QC_NAMES + visual_qc + speech_qc + AUDIO_QC_NAMES
 
 
 def extract_rows(
@@ -121,9 +141,8 @@ def extract_rows(
     RecordingError
         The recording cannot be used at all; the message names the file and what to do.
     """
+    from .features import audio_qc
     from .features.augment import flip_track, flipped_id
-    from .features.speech import finish_speech
-    from .features.visual import visual_features
 
     path = Path(path)
     video_id = video_id or path.stem
@@ -142,21 +161,26 @@ def extract_rows(
             raise RecordingError("open", str(exc)) from exc
         except Exception as exc:  # anything else PyAV may raise on a hostile file
             raise RecordingError("open", f"{path}: cannot be opened ({type(exc).__name__}: {exc}); check the file") from exc
+        if info.still_image:
+            raise RecordingError("open", f"{path}: is a still image ({info.codec}), not a recording; "
+                                 "use a video or audio recording")
 
+        if info.has_video:
+            from .face.track import track_video  # first: the first frame waits on no other import
         # The speech groups need no frame: they run beside the tracking, in a thread (FaceMesh,
         # FFmpeg and openSMILE release the GIL), and are joined before the row is built.
-        speech_job = _background(_speech, path, turns, info.duration_s)
+        speech_job = _background(_speech, path, turns, info.duration_s, info.audio_streams)
         track = None
         visual = expr = None
         flipped_visual = flipped_expr = None
         try:
             if info.has_video:
-                from .face.track import track_video
-
                 try:
                     ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0, face=face)
                 except CdrError as exc:
                     raise RecordingError("decode", str(exc)) from exc
+                from .features.visual import visual_features
+
                 track = ft.frames
                 if len(track) == 0:
                     raise RecordingError("decode", f"{path}: no video frame could be decoded; re-encode the file")
@@ -171,7 +195,9 @@ def extract_rows(
         except BaseException:
             speech_job.exception()  # let the thread finish; the video's error is the one reported
             raise
-        n_audio, prep = speech_job.result()  # its warnings land in ``caught`` too; its errors surface here
+        n_audio, prep, audio = speech_job.result()  # its warnings land in ``caught`` too; its errors surface here
+        from .features.speech import finish_speech  # after the tracking: the first frame waits on no import
+
         result = finish_speech(prep, track)  # the face's mouth may name the patient
         speech = result.values
         names = feature_names(scn=scn, device=device)
@@ -191,12 +217,17 @@ def extract_rows(
         qc["qc.face_ratio"] = float(track["face"].mean()) if track is not None else np.nan
         if track is not None:
             qc["qc.n_faces_max"], qc["qc.face_switches"] = ft.n_faces_max, ft.face_switches
+        video_s = np.nan
+        if track is not None and n_frames > 1:
+            video_s = float(track["t"].iloc[-1] + np.median(np.diff(track["t"].to_numpy())))
+        audio["qc.av_length_diff_s"] = audio_qc.av_length_diff(
+            n_audio / io.AUDIO_RATE if n_audio is not None else np.nan, video_s, source=str(path))
 
     messages = [f"{video_id}: {w.message}" for w in caught]
     qc["qc.n_warnings"] = len(messages)
 
     def row(vis, ex) -> pd.Series:
-        parts = [speech, qc]
+        parts = [speech, qc, audio]
         if vis is not None:
             parts.append(vis)
         if ex is not None:
@@ -211,12 +242,23 @@ def extract_rows(
     return Extraction(rows=table, track=track, warnings=messages, turns=result.turns)
 
 
-def _speech(path: Path, turns: str | Path | None, duration_s: float):
-    """Decode the audio track, read the user's turns or diarize: ``(n_samples, SpeechPrep)``."""
+def _speech(path: Path, turns: str | Path | None, duration_s: float, n_streams: int = 1):
+    """Decode the audio track, read the user's turns or diarize: ``(n_samples, SpeechPrep, audio qc)``.
+
+    ``n_samples`` is None without an audio track. Of several audio streams, the one with
+    speech is used (:func:`cdr.features.audio_qc.pick_stream`); the audio qc row is
+    :func:`cdr.features.audio_qc.audio_quality`'s.
+    """
+    from .features import audio_qc
     from .features.speech import prepare_speech
 
+    meter = audio_qc.AudioMeter()
     try:
-        y = io.read_audio(path)
+        stream = 0
+        if n_streams > 1:
+            stream = audio_qc.pick_stream(n_streams, lambda i: io.read_audio(path, stream=i, max_s=audio_qc.PICK_S),
+                                          io.AUDIO_RATE, source=str(path))
+        y = io.read_audio(path, stream=stream, meter=meter)
     except NoAudioError:
         y = None
     except InputError as exc:
@@ -233,7 +275,8 @@ def _speech(path: Path, turns: str | Path | None, duration_s: float):
             raise RecordingError("turns", str(exc)) from exc
         if not (user_turns["speaker"] == "patient").any():
             raise RecordingError("turns", f"{turns}: names no 'patient' segment; add the patient's turns")
-    return (0 if y is None else len(y)), prepare_speech(y, io.AUDIO_RATE, source=str(path), turns=user_turns)
+    audio = audio_qc.audio_quality(y, io.AUDIO_RATE, meter, source=str(path))
+    return (None if y is None else len(y)), prepare_speech(y, io.AUDIO_RATE, source=str(path), turns=user_turns), audio
 
 
 def _background(fn, *args) -> Future:
@@ -253,7 +296,12 @@ def _background(fn, *args) -> Future:
 def extract_recording(path: str | Path, video_id: str | None = None, *, scn: str | None = None,
                       device: str = "auto", width: int | None = None,
                       stride: int = 1, face: str = "auto") -> pd.Series:
-    """The feature row of one recording (no augmentation), as ``cdr-extract`` computes it."""
+    """The feature row of one recording (no augmentation), as ``cdr-extract`` computes it.
+
+    What could not be measured is in ``row.attrs["warnings"]`` (list of str).
+    """
     ex = extract_rows(path, video_id, scn=scn, device=device, width=width, stride=stride,
                       face=face)
-    return ex.rows.iloc[0]
+    row = ex.rows.iloc[0].copy()
+    row.attrs["warnings"] = list(ex.warnings)
+    return row

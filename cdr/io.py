@@ -50,6 +50,8 @@ class MediaInfo:
     fps: float = float("nan")
     rotation: int = 0
     codec: str = ""
+    audio_streams: int = 0
+    still_image: bool = False
 
 
 def video_id_for(path: Path, root: Path) -> str:
@@ -122,8 +124,9 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         if v is None and a is None:
             raise InputError(f"{path}: holds no video or audio stream; check that it is a recording")
         duration = float(container.duration / av.time_base) if container.duration else float("nan")
+        n_audio = len(container.streams.audio)
         if v is None:
-            return MediaInfo(path, duration, False, True)
+            return MediaInfo(path, duration, False, True, audio_streams=n_audio)
         if not np.isfinite(duration) and v.duration and v.time_base:
             duration = float(v.duration * v.time_base)
         fps = float(v.average_rate) if v.average_rate else float("nan")
@@ -136,7 +139,9 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         w, h = v.codec_context.width, v.codec_context.height
         if rotation in (90, 270):
             w, h = h, w
-        return MediaInfo(path, duration, True, a is not None, w, h, fps, rotation, v.codec_context.name)
+        still = container.format.name.endswith("_pipe") or container.format.name == "image2"
+        return MediaInfo(path, duration, True, a is not None, w, h, fps, rotation, v.codec_context.name,
+                         n_audio, still)
 
 
 class Frame:
@@ -293,8 +298,23 @@ def _target_size(fw: int, fh: int, width: int | None, height: int | None, rotati
     return int(width), int(height)
 
 
-def read_audio(path: str | os.PathLike, *, sr: int = AUDIO_RATE) -> np.ndarray:
-    """Decode a recording's first audio track as mono float32 at ``sr`` Hz.
+def read_audio(path: str | os.PathLike, *, sr: int = AUDIO_RATE, stream: int = 0, max_s: float | None = None,
+               meter=None) -> np.ndarray:
+    """Decode a recording's audio track as mono float32 at ``sr`` Hz.
+
+    Channels are averaged after their polarity is aligned, so that a stereo track
+    whose channels are inverted copies does not cancel to silence
+    (:class:`cdr.features.audio_qc.AudioMeter`).
+
+    Parameters
+    ----------
+    stream : int
+        Which audio stream (0: the first).
+    max_s : float, optional
+        Stop after this many seconds.
+    meter : AudioMeter, optional
+        Watches the native samples (clipping, rate) and does the downmix; pass one
+        to read its measurements afterwards.
 
     Returns
     -------
@@ -307,27 +327,41 @@ def read_audio(path: str | os.PathLike, *, sr: int = AUDIO_RATE) -> np.ndarray:
         The container has no audio track. Callers treat this as "speech groups
         are NaN", not as a failure of the recording.
     """
+    from .features.audio_qc import AudioMeter
+
     path = Path(path)
+    meter = meter if meter is not None else AudioMeter()
     with _open(path) as container:
         if not container.streams.audio:
             raise NoAudioError(f"{path}: has no audio track; speech features will be NaN")
-        stream = container.streams.audio[0]
-        stream.thread_type = "AUTO"
+        audio = container.streams.audio[stream]
+        audio.thread_type = "AUTO"
+        meter.start(rate_hz=audio.codec_context.sample_rate or audio.rate or 0, out_rate_hz=sr,
+                    stream=stream, n_streams=len(container.streams.audio))
         # Resample each channel, then average them: FFmpeg's own downmix scales by 1/sqrt(2).
         resampler = None
         chunks: list[np.ndarray] = []
+        limit = int(max_s * sr) if max_s is not None else None
+        n = 0
         try:
-            for frame in container.decode(stream):
+            for frame in container.decode(audio):
                 if resampler is None:
                     resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=sr)
+                meter.native(frame.to_ndarray(), frame.format.name)
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().mean(axis=0))
+                    chunks.extend(meter.downmix(out.to_ndarray()))
+                n += frame.samples * sr // max(frame.sample_rate, 1)
+                if limit is not None and n >= limit:
+                    break
         except av.error.FFmpegError:
+            chunks.extend(meter.flush())
             if not chunks:
                 raise InputError(f"{path}: audio could not be decoded; re-encode it") from None
         if resampler is not None:
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().mean(axis=0))
+                chunks.extend(meter.downmix(out.to_ndarray()))
+        chunks.extend(meter.flush())
     if not chunks:
         return np.zeros(0, dtype=np.float32)
-    return np.concatenate(chunks).astype(np.float32, copy=False)
+    y = np.concatenate(chunks).astype(np.float32, copy=False)
+    return y[:limit] if limit is not None else y

@@ -127,7 +127,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 def _mb(n: float) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
 def disk_full(path: Path, needed: int, *, exact: bool = True) -> DiskFullError:

@@ -45,6 +45,18 @@ def ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextmanager
+def local_workers() -> Iterator[None]:
+    """The loky pool of cdr's commands, for every ``joblib.Parallel`` inside: its workers ignore Ctrl-C.
+
+    ``Parallel(n_jobs=...)`` keeps choosing how many; ``n_jobs=1`` still runs in this process.
+    """
+    from joblib import parallel_config
+
+    with parallel_config(backend="loky", initializer=ignore_interrupts):
+        yield
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGINT (Ctrl-C) or SIGTERM reached a command; ``signum`` says which."""
 
@@ -105,9 +117,13 @@ def interruptible(command: str, *, then: str) -> Iterator[None]:
 
     Notes
     -----
-    The handlers are installed in the main thread only (elsewhere this does nothing),
-    and the previous ones are restored on exit. A second signal during the shutdown is
-    ignored, so the cleanup itself is never cut short.
+    A terminal's Ctrl-C reaches every process of the foreground group. cdr's pools
+    start their workers with :func:`ignore_interrupts`, so a running worker leaves it
+    to the main process, which ends them all; a worker still importing at that moment
+    (its first second or two) may print its own traceback. The handlers are installed
+    in the main thread only (elsewhere this does nothing), and the previous ones are
+    restored on exit. A second signal during the shutdown is ignored, so the cleanup
+    itself is never cut short.
     """
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -10,6 +10,10 @@ Layout of an output folder ``OUT``::
     OUT/extract.log                          warnings of the recordings in the table, one line each
     OUT/.lock                                held while a run writes
 
+A ``dataset.json`` or ``cohort.json`` at the top of the input folder (its
+``synthetic`` flag and ``note``) travels in ``features.parquet``'s metadata
+(:mod:`cdr.provenance`).
+
 Every file is written to a temporary name and renamed into place, so a run
 killed at any moment leaves only whole files; the next run removes the
 temporary files left behind, skips recordings whose cache entry matches the
@@ -32,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__, io
+from . import __version__, io, provenance
 from .errors import CdrError
 from .extract import RecordingError, extract_rows
 from .options import extraction_options
@@ -172,7 +176,10 @@ def _work(path: str, video_id: str, options: dict, turns: str | None = None) -> 
     Returns ``(video_id, "ok", Extraction)`` or ``(video_id, "failed", (stage, message))``.
     """
     try:
-        return video_id, "ok", extract_rows(path, video_id, turns=turns, **options)
+        t0 = time.perf_counter()
+        result = extract_rows(path, video_id, turns=turns, **options)
+        result.seconds = time.perf_counter() - t0
+        return video_id, "ok", result
     except RecordingError as exc:
         return video_id, "failed", (exc.stage, str(exc))
     except CdrError as exc:
@@ -261,7 +268,8 @@ def extract_folder(
             backend = {"backend": "dask", "wait_for_workers_timeout": 60}
         else:
             backend = {"backend": "loky", "n_jobs": max(1, jobs), "initializer": ignore_interrupts}
-        bar = tqdm(total=len(todo), unit="rec", disable=not progress or not todo,
+        # Quiet unless stderr is a terminal (disable=None), so logs and pipes stay clean.
+        bar = tqdm(total=len(todo), unit="rec", disable=None if progress and todo else True,
                    desc="cdr-extract", dynamic_ncols=True)
         try:
             with parallel_config(**backend), quiet_worker_restarts():
@@ -274,7 +282,11 @@ def extract_folder(
                             done[vid] = result.rows
                             logged[vid] = result.warnings
                             messages.extend(result.warnings)
-                            media_seconds += float(result.rows["qc.duration_s"].iloc[0] or 0)
+                            media = float(result.rows["qc.duration_s"].iloc[0])
+                            media_seconds += media if media == media else 0.0  # NaN: a length unknown
+                            if not bar.disable:
+                                bar.write(_rate_line(vid, media, result.seconds), file=sys.stderr)
+                                bar.set_postfix_str(f"{media_seconds / (time.perf_counter() - t0):.1f}x real time")
                         else:
                             failures.append((vid, *result))
                             bar.write(f"failed [{result[0]}] {result[1]}", file=sys.stderr)
@@ -286,6 +298,9 @@ def extract_folder(
             if client is not None:
                 client.close()
         table = _assemble(done)
+        note = provenance.read_note(folder)
+        if note:
+            table.attrs[provenance.ATTR] = note
         cameras = mixed_cameras(table)
         if cameras:
             messages.append(cameras)
@@ -307,6 +322,13 @@ def extract_folder(
         table_path=table_path, seconds=time.perf_counter() - t0, media_seconds=media_seconds,
         warnings=messages, cameras=cameras,
     )
+
+
+def _rate_line(video_id: str, media_s: float, seconds: float) -> str:
+    """One recording's progress line: its length, the time it took and the rate."""
+    if not media_s == media_s or seconds <= 0:  # NaN duration (an unreadable length)
+        return f"{video_id}: done in {seconds:.0f} s"
+    return f"{video_id}: {media_s / 60:.1f} min in {seconds:.0f} s ({media_s / seconds:.1f}x real time)"
 
 
 def mixed_cameras(table: pd.DataFrame) -> str | None:

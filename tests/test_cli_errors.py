@@ -76,7 +76,7 @@ def foreign_model(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("make, status, words", [
     (lambda p: p.write_bytes(b""), 1, ["is empty (0 bytes)", "copy the recording again"]),
     (lambda p: p.write_text("not a video\n" * 10), 1, ["not a readable media file", "re-encode"]),
-    (lambda p: p.mkdir(), 1, ["is a folder", "move it out"]),
+    (lambda p: p.mkdir(), 1, ["is a folder", "scores one recording, pass a video or audio file"]),
     (lambda p: None, 1, ["does not exist", "fix or remove"]),
 ], ids=["zero-byte", "text-as-mp4", "folder", "missing"])
 def test_predict_refuses_unusable_files(model, tmp_path, capsys, make, status, words):
@@ -89,12 +89,13 @@ def test_predict_refuses_unusable_files(model, tmp_path, capsys, make, status, w
     assert captured.out == ""
 
 
-def test_predict_refuses_an_image_by_quality_control(model, tmp_path, capsys):
-    path = tmp_path / "photo.png"
-    cv2.imwrite(str(path), np.full((64, 64, 3), 128, np.uint8))
-    assert predict.main([str(path), "--model", str(model)]) == predict.EXIT_QC
+def test_predict_refuses_a_still_image(model, tmp_path, capsys):
+    path = tmp_path / "photo.mov"
+    ok, png = cv2.imencode(".png", np.full((64, 64, 3), 128, np.uint8))
+    path.write_bytes(png.tobytes())  # a PNG image under a video name
+    assert predict.main([str(path), "--model", str(model)]) == 1
     line = one_line(capsys.readouterr().err, "cdr-predict")
-    assert f"{path}: refused by quality control: its duration could not be measured" in line
+    assert f"{path}: is a still image (png), not a recording" in line
 
 
 def test_predict_audio_only_is_scored_on_speech_or_refused_when_short(model, wav, capsys):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -83,6 +85,36 @@ def test_table_rows_columns_and_qc(extracted):
     assert p03.filter(regex=r"^gemaps\.").notna().all()
     # the head turns +-12 degrees: the pose statistics see it
     assert 5 < p01["pose.yaw_std_deg"] < 15
+    # one face, never left: no switch; the pupil spectra used every 10-sample window of 3 s
+    assert p01["qc.n_faces_max"] == 1 and p01["qc.face_switches"] == 0
+    assert p01["qc.pupil_windows"] == (90 - 1 - 10) // 5 + 1
+    assert np.isnan(p03["qc.n_faces_max"]) and np.isnan(p03["qc.pupil_windows"])
+
+
+def test_mixed_cameras_are_named_in_one_line_with_counts(tmp_path, capsys):
+    from cdr.table import mixed_cameras
+
+    root = tmp_path / "in"
+    root.mkdir()
+    for name, fps, size in (("a", 25, (320, 240)), ("b", 25, (320, 240)), ("c", 30, (320, 180))):
+        t = np.arange(int(2.0 * fps)) / fps
+        render_face_video(root / f"{name}.mp4", pd.DataFrame({"yaw": 5 * np.sin(t)}), fps=fps, frame_size=size)
+    for p in root.rglob("*.truth.parquet"):
+        p.unlink()
+    assert extract_main([str(root), "-o", str(tmp_path / "out"), "--quiet", "--face", "largest"]) == 0
+    line = ("mixed cameras: 3 videos at 2 frame rate(s) (25 fps x2, 30 fps x1) and 2 frame size(s) "
+            "(320x180 x1, 320x240 x2)")
+    assert [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("mixed")][0].startswith(line)
+    assert sum(ln.startswith(line) for ln in (tmp_path / "out" / "extract.log").read_text().splitlines()) == 1
+    same = pd.DataFrame({"qc.fps": [25.0, 25.0, np.nan], "qc.width": [320, 320, np.nan],
+                         "qc.height": [240, 240, np.nan]}, index=["a", "a#flip", "audio"])
+    assert mixed_cameras(same) is None
+
+
+def test_unknown_face_rule_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        extract_main([str(tmp_path), "-o", str(tmp_path / "o"), "--face", "middle"])
+    assert "--face" in capsys.readouterr().err
 
 
 def test_flip_rows_mirror_the_track(extracted):
@@ -232,3 +264,26 @@ def test_a_replaced_worker_warns_no_one():
     assert len(pids) > 2 and said   # the control: loky replaced a worker, and said so
     pids, said = run(quiet=True)
     assert len(pids) > 2 and not said
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_shows_each_recordings_rate_on_a_terminal_only(tmp_path, arctic_audio, monkeypatch, terminal):
+    import soundfile as sf
+
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "p03.wav", arctic_audio[0], arctic_audio[1])
+    err = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    s = extract_folder(tmp_path / "in", tmp_path / "out", progress=True)
+    assert s.n_done == 1
+    lines = err.getvalue()
+    if terminal:
+        assert re.search(r"p03: \d+\.\d min in \d+ s \(\d+\.\dx real time\)", lines), lines
+        assert "cdr-extract" in lines
+    else:
+        assert lines == ""

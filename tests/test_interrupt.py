@@ -27,6 +27,18 @@ from cdr.table import extract_folder
 RESUME = "finished recordings are kept; rerun the same command to resume"
 
 
+def _ignores_sigint(pid: int) -> bool:
+    """Whether a loky worker has set SIGINT to be ignored (its SigIgn mask, from /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        if b"LokyProcess" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return False  # not a worker (the resource tracker ignores SIGINT too)
+    except OSError:
+        return False
+    mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+    return bool(mask & (1 << (signal.SIGINT - 1)))
+
+
 def _session_processes(sid: int) -> list[int]:
     """Pids of the live processes whose session id is ``sid`` (from /proc)."""
     pids = []
@@ -65,7 +77,11 @@ def test_extract_stopped_by_a_signal_exits_in_one_line_and_resumes(batch, tmp_pa
     proc = subprocess.Popen(_extract_cmd(batch, out, "--jobs", "2"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not (out / "cache" / "a_silent.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+    def ready() -> bool:  # a recording finished, and both workers past their start-up (they ignore Ctrl-C)
+        workers = [p for p in _session_processes(proc.pid) if p != proc.pid and _ignores_sigint(p)]
+        return (out / "cache" / "a_silent.json").exists() and len(workers) >= 2
+
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the batch ended before the signal could be sent"
     if sig == signal.SIGINT:
@@ -167,3 +183,38 @@ def test_full_disk_is_one_line_and_keeps_finished_recordings(batch, tmp_path):
     finished = [n for n in listing if n.endswith(".json")]
     assert finished and all(n[:-5] + ".parquet" in listing for n in finished)  # whole pairs
     assert not [n for n in listing if n.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_train_stopped_by_a_signal_exits_in_one_line(tmp_path, sig):
+    rng = np.random.default_rng(0)
+    cdr = [0.5] * 12 + [1.0] * 12 + [2.0] * 6
+    ids = pd.Index([f"v{i:02d}" for i in range(len(cdr))], name="video_id")
+    pd.DataFrame(rng.normal(size=(len(cdr), 6)), index=ids,
+                 columns=[f"pupil.f{j}" for j in range(6)]).to_parquet(tmp_path / "features.parquet")
+    pd.DataFrame({"video_id": ids, "cdr": cdr}).to_csv(tmp_path / "labels.csv", index=False)
+    model = tmp_path / "model"
+    cmd = [sys.executable, "-m", "cdr.cli.train", str(tmp_path / "features.parquet"), "--labels",
+           str(tmp_path / "labels.csv"), "-o", str(model), "--permutations", "100000", "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    def workers() -> list[int]:  # started, and past their start-up (they ignore Ctrl-C from then on)
+        return [p for p in _session_processes(proc.pid) if p != proc.pid and _ignores_sigint(p)]
+
+    while len(workers()) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, sig) if sig == signal.SIGINT else os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip() and "rows, groups" not in line]  # its progress
+    name = "Ctrl-C (SIGINT)" if sig == signal.SIGINT else "SIGTERM"
+    assert lines == [f"cdr-train: stopped by {name}; every file written is whole; rerun the same "
+                     "command to train again"], err
+    deadline = time.monotonic() + 10
+    while _session_processes(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _session_processes(proc.pid) == [], "a worker outlived cdr-train"
+    FileLock(str(model / ".lock")).acquire(timeout=0)
+    assert not list(model.rglob("*.tmp"))

@@ -15,10 +15,10 @@ import math
 import sys
 from pathlib import Path
 
+from cdr.cli import describe
+
 EXIT_QC = 2
 MIN_DURATION_S = 10.0  # as cdr.model.inference.MIN_DURATION_S
-UNLIKE_TRAINING = 0.01
-"""Below this similarity to every training video, the output carries a warning."""
 
 
 def _plain(v):
@@ -26,27 +26,8 @@ def _plain(v):
     return None if isinstance(v, float) and math.isnan(v) else v
 
 
-def _print_text(out: dict) -> None:
-    print(f"recording: {out['recording']}")
-    for task, r in out["tasks"].items():
-        probs = "  ".join(f"CDR {c}: {p:.2f}" for c, p in r["probabilities"].items())
-        print(f"[{task}] predicted CDR {r['predicted_cdr']}   ({probs})")
-        for g, d in sorted(r["contributions"].items(), key=lambda kv: -abs(kv[1])):
-            print(f"    {g:10s} {d:+.3f}")
-        if r["missing_groups"]:
-            print(f"    not measured (imputed from training): {', '.join(r['missing_groups'])}")
-        if r["similarity_to_training"] < UNLIKE_TRAINING:
-            print(f"    warning: this recording resembles none of the training videos "
-                  f"(similarity {r['similarity_to_training']:.1e}); the prediction says little")
-    print("qc: " + ", ".join(f"{k[3:]}={v:.3g}" if isinstance(v, float) else f"{k[3:]}={v}"
-                             for k, v in out["qc"].items()))
-    print("The predicted class is the most probable one; probabilities are for a cohort with "
-          "equal class shares. Contributions: how much the predicted class's probability "
-          "drops when a group takes training videos' values.")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cdr-predict", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="cdr-predict", description=describe(__doc__))
     p.add_argument("recording", help="a video or audio file")
     p.add_argument("--model", required=True, metavar="MODEL_DIR", help="folder written by cdr-train")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -59,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``cdr-predict``; returns the exit status (2: refused by QC)."""
     args = build_parser().parse_args(argv)
+    if Path(args.recording).is_dir():
+        print(f"cdr-predict: error: {args.recording}: is a folder; cdr-predict scores one recording, "
+              "pass a video or audio file (cdr-extract takes a folder)", file=sys.stderr)
+        return 1
     from cdr.errors import CdrError
     from cdr.model.inference import Predictor, extraction_mismatch, quality_problem
 
@@ -98,12 +83,11 @@ def main(argv: list[str] | None = None) -> int:
               f"recording of at least {args.min_duration:g} s with the patient's face or "
               "speech in it", file=sys.stderr)
         return EXIT_QC
-    out = {"recording": str(args.recording), "refused": False,
-           "tasks": predictor.predict(row), "qc": qc}
-    if args.json:
-        print(json.dumps(out, allow_nan=False, default=str))
-    else:
-        _print_text(out)
+    from cdr.model.readout import readout, text
+
+    out = readout(args.recording, row, predictor.predict(row),
+                  {t: card for t, (_, card, _) in predictor.models.items()}, qc)
+    print(json.dumps(out, allow_nan=False, default=str) if args.json else text(out))
     return 0
 
 

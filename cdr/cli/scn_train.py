@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cdr.cli import describe
 from cdr.errors import CdrError
 from cdr.scn.config import DEVICES, FORMATS, TrainConfig
 
@@ -19,10 +20,10 @@ from cdr.scn.config import DEVICES, FORMATS, TrainConfig
 
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="cdr-scn-train", description=__doc__.splitlines()[0],
+    p = argparse.ArgumentParser(prog="cdr-scn-train", description=describe(__doc__),
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("data", type=Path, help="data folder in the layout named by --format")
-    p.add_argument("-o", "--output", type=Path, required=True, help="checkpoint folder to write")
+    p.add_argument("-o", "--output", metavar="CHECKPOINT_DIR", type=Path, required=True, help="checkpoint folder to write")
     p.add_argument("--format", choices=FORMATS, default="imagefolder", help="on-disk layout of DATA")
     p.add_argument("--noise", type=float, default=0.0, help="share of training labels flipped at random (seeded)")
     p.add_argument("--epochs", type=int, default=d.epochs)

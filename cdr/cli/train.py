@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cdr.cli import describe
+
 REPEATS, PERMUTATIONS, ABLATION_PERMUTATIONS = 20, 99, 19  # as cdr.model.training's defaults
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cdr-train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="cdr-train", description=describe(__doc__))
     p.add_argument("features", help="features.parquet (or .csv) from cdr-extract")
     p.add_argument("--labels", required=True, help="CSV: video_id, cdr[, subject_id]")
     p.add_argument("-o", "--out", required=True, metavar="MODEL_DIR",
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cdr.errors import CdrError
     from cdr.model.training import TrainOptions, train
+    from cdr.parallel import interruptible, local_workers
 
     opts = TrainOptions(task=args.task, groups=args.groups, ablation=args.ablation,
                         permutations=args.permutations,
@@ -78,12 +81,18 @@ def main(argv: list[str] | None = None) -> int:
                         estimator=args.estimator, no_flip=args.no_flip, jobs=args.jobs,
                         seed=args.seed)
     try:
-        metrics = train(args.features, args.labels, args.out, opts)
+        with interruptible("cdr-train", then="every file written is whole; rerun the same command to train again"), \
+                local_workers():
+            metrics = train(args.features, args.labels, args.out, opts)
     except CdrError as exc:
         print(f"cdr-train: error: {exc}", file=sys.stderr)
         return 1
     _print_summary(metrics)
     print(f"report: {Path(args.out) / 'report.md'}")
+    from cdr.provenance import banner
+
+    if banner(metrics.get("dataset")):
+        print(banner(metrics["dataset"]))
     return 0
 
 

@@ -84,7 +84,7 @@ def euler_from_matrix(r: np.ndarray) -> tuple[float, float, float]:
     return float(-np.degrees(a)), float(-np.degrees(b)), float(np.degrees(c))
 
 
-def orthographic_camera(dst_xy: np.ndarray) -> tuple[np.ndarray, float]:
+def orthographic_camera(dst_xy: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     """Scaled-orthographic camera fit of the reference's rigid points to ``dst_xy``.
 
     A linear least-squares affine camera (through the pseudo-inverse of the centred
@@ -102,16 +102,19 @@ def orthographic_camera(dst_xy: np.ndarray) -> tuple[np.ndarray, float]:
         The first two rows of the head's rotation (image axes).
     scale : float
         Pixels per reference unit (the reference's inter-ocular distance is 1).
+    centre : np.ndarray [shape=(2,)]
+        The image position of the reference's rigid centroid (the mean of ``dst_xy``).
     """
     _, pinv = _rigid_reference()
-    m = pinv @ (dst_xy - dst_xy.mean(0))
+    centre = dst_xy.mean(0)
+    m = pinv @ (dst_xy - centre)
     u, d, vt = np.linalg.svd(m.T, full_matrices=False)
-    return u @ vt, float(d.mean())
+    return u @ vt, float(d.mean()), centre
 
 
 def orthographic_rotation(dst_xy: np.ndarray) -> np.ndarray:
     """Rotation [shape=(3, 3)] of :func:`orthographic_camera`, completed by the rows' cross product."""
-    rows, _ = orthographic_camera(dst_xy)
+    rows, _, _ = orthographic_camera(dst_xy)
     return np.vstack([rows, np.cross(rows[0], rows[1])])
 
 
@@ -130,6 +133,13 @@ EYE_RINGS = (
     (362, 382, 381, 380, 374, 373, 390, 249, 263, 466, 388, 387, 386, 385, 384, 398),
 )
 _GAZE_POINTS = np.r_[np.ravel(EYE_POINTS), np.ravel(EYE_RINGS)]
+
+
+@lru_cache(maxsize=1)
+def _gaze_depths() -> np.ndarray:
+    """Head-frame depth of each gaze point on the reference, relative to the rigid centroid."""
+    ref, _ = _rigid_reference()
+    return reference_face()[_GAZE_POINTS, 2] - ref[:, 2].mean()
 
 
 def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
@@ -195,20 +205,20 @@ def head_pose_and_gaze(landmarks: np.ndarray, *, gaze: bool = True) -> np.ndarra
     obs = lm[RIGID]
     _, r3, _ = umeyama(ref, obs)
     _, pitch, roll = euler_from_matrix(r3)
-    rows, scale = orthographic_camera(obs[:, :2])
+    rows, scale, centre = orthographic_camera(obs[:, :2])
     yaw, _, _ = euler_from_matrix(np.vstack([rows, np.cross(rows[0], rows[1])]))
     out = np.full(7, np.nan)
     out[:3] = yaw, pitch, roll
     if gaze and len(lm) > 473:
-        mu_ref, mu_obs = ref.mean(0), obs[:, :2].mean(0)
-        q_z = reference_face()[_GAZE_POINTS, 2] - mu_ref[2]
-        b = (lm[_GAZE_POINTS, :2] - mu_obs) / scale - np.outer(q_z, rows[:, 2])
-        q = np.linalg.solve(rows[:, :2], b.T).T  # head-frame x, y of each point (centred)
-        corners, ring = q[:6].reshape(2, 3, 2), q[6:].reshape(2, -1, 2)
-        width = np.linalg.norm(corners[:, 1] - corners[:, 0], axis=1)
-        iris = corners[:, 2]
-        out[[3, 5]] = (iris[:, 0] - ring[:, :, 0].mean(1)) / width
-        out[[4, 6]] = (iris[:, 1] - (corners[:, 0, 1] + corners[:, 1, 1]) / 2) / width
+        # image = scale * (rows[:, :2] @ q_xy + rows[:, 2] * q_z) + centre, solved for q_xy
+        (a, b), (c, d) = rows[0, :2], rows[1, :2]
+        inv_t = np.array([[d, -c], [-b, a]]) / (a * d - b * c)
+        q = ((lm[_GAZE_POINTS, :2] - centre) / scale - np.outer(_gaze_depths(), rows[:, 2])) @ inv_t
+        x, y = q[:, 0], q[:, 1]
+        width = np.hypot(x[[1, 4]] - x[[0, 3]], y[[1, 4]] - y[[0, 3]])
+        ring_x = x[6:].reshape(2, -1).mean(1)
+        out[[3, 5]] = (x[[2, 5]] - ring_x) / width
+        out[[4, 6]] = (y[[2, 5]] - (y[[0, 3]] + y[[1, 4]]) / 2) / width
     return out
 
 

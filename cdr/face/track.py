@@ -18,7 +18,8 @@ face (:func:`cdr.face.align.appearance_histogram`) must lie within
 :data:`IDENTITY_MAX_DISTANCE` of the patient's, built from the first
 :data:`SIGNATURE_FRAMES` tracked frames. Otherwise the track stays lost; it never
 moves to another person. A detector scan every :data:`SCAN_EVERY_S` seconds (every
-second in the first 10 s) counts the faces in view (``n_faces_max``).
+:data:`AUTO_SCAN_EVERY_S` in the first 10 s), and every re-acquisition, count the
+faces in view (``n_faces_max``).
 """
 
 from __future__ import annotations
@@ -69,8 +70,12 @@ _MEASURES = TRACK_COLUMNS[2:]
 IDENTITY_MAX_DISTANCE = 0.5
 #: Tracked frames whose appearance histograms, averaged, make the patient's reference.
 SIGNATURE_FRAMES = 30
-#: Seconds between the detector scans that count the faces in view, after the first 10 s.
-SCAN_EVERY_S = 3.0
+#: Seconds between the detector scans that count the faces in view: every
+#: AUTO_SCAN_EVERY_S in the first AUTO_SCAN_S seconds (for ``auto``), every SCAN_EVERY_S after.
+SCAN_EVERY_S = 10.0
+AUTO_SCAN_EVERY_S = 2.0
+#: The detector sees frames scaled to fit this square (its model works at 192x192 anyway).
+DETECT_SIZE = 384
 
 #: FaceMesh works on 192x192 input; a slightly larger crop keeps the iris sharp.
 CROP_SIZE = 256
@@ -327,11 +332,11 @@ class FaceTracker:
         """Every face the full-frame detector finds [shape=(k, 3)]: centre x, centre y, size (pixels)."""
         if self._scanned is not None and self._scanned[0] is frame:
             return self._scanned[1]
-        rgb = frame.rgb()
-        res = self._detector.process(rgb)
-        h, w = rgb.shape[:2]
+        scale = DETECT_SIZE / max(frame.width, frame.height)
+        res = self._detector.process(frame.warp_rgb(np.array([[scale, 0, 0], [0, scale, 0]]), DETECT_SIZE))
+        side = DETECT_SIZE / scale  # the square the detector saw, in frame pixels (black past the frame)
         boxes = np.array([
-            ((b.xmin + b.width / 2) * w, (b.ymin + b.height / 2) * h, max(b.width * w, b.height * h))
+            ((b.xmin + b.width / 2) * side, (b.ymin + b.height / 2) * side, max(b.width, b.height) * side)
             for b in (d.location_data.relative_bounding_box for d in res.detections or [])
         ]).reshape(-1, 3)
         self.n_faces_max = max(self.n_faces_max, len(boxes))
@@ -474,7 +479,7 @@ def _track_frames(frames, *, crop_rate: float, crop_size: int, tracker: FaceTrac
             lm = tracker.process(frame)
             if t >= next_scan:
                 boxes = tracker.detect_all(frame)
-                next_scan = t + (1.0 if t < AUTO_SCAN_S else SCAN_EVERY_S)
+                next_scan = t + (AUTO_SCAN_EVERY_S if t < AUTO_SCAN_S else SCAN_EVERY_S)
                 if auto and t < AUTO_SCAN_S:
                     scans.append(boxes)
                     held.append(tracker._last if lm is not None else None)

@@ -143,6 +143,7 @@ def make_dataset(table: pd.DataFrame, labels: pd.DataFrame, task: str | Task, co
         if n < 3:
             raise ParameterError(
                 f"task {task.name}: class CDR {name} has {n} subject(s); leave-one-subject-out "
-                "needs at least 3 per class (use --task binary, or add subjects)")
+                "needs at least 3 per class ("
+                + ("add subjects)" if task.name == "binary" else "use --task binary, or add subjects)"))
     return Dataset(ids=ids.astype(str), X=X, y=y, groups=groups, subjects=names, augmented=aug,
                    columns=cols, task=task)

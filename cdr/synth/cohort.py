@@ -45,7 +45,7 @@ import pandas as pd
 
 from ..errors import ParameterError
 from . import schedule as S
-from .speech import VOICES
+from .speech import INTERVIEWER_VOICES, VOICES
 
 class Marker(NamedTuple):
     """A planted marker: its latent value is ``base + spread * (z + sign * d * c)``."""
@@ -157,7 +157,7 @@ def _subject_traits(config: CohortConfig, cdr: float, rng: np.random.Generator) 
         colour_b=float(rng.uniform(0.85, 1.15)),
         aspect_x=float(rng.uniform(0.93, 1.07)), aspect_y=float(rng.uniform(0.93, 1.07)),
         voice=str(VOICES[int(rng.integers(len(VOICES)))]),
-        interviewer_voice=str(VOICES[int(rng.integers(len(VOICES)))]),
+        interviewer_voice=str(INTERVIEWER_VOICES[int(rng.integers(len(INTERVIEWER_VOICES)))]),
         pitch=float(rng.uniform(30, 70)),
         yaw_sd=float(rng.uniform(3, 8)), pitch_sd=float(rng.uniform(2, 5)), roll_sd=float(rng.uniform(1.5, 4)),
         blinks_per_min=float(rng.uniform(10, 22)),

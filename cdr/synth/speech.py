@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+import soxr
+
 from .. import resources
 from ..io import read_audio
 
@@ -50,6 +52,20 @@ PHRASES = (
 #: espeak-ng voices (base voice + variant) that the cohort draws from, independently of class.
 VOICES = tuple(f"{base}+{var}" for base in ("en-gb", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029")
                for var in ("m1", "m2", "m3", "m4", "f1", "f2", "f3", "f4"))
+#: Interviewer voices of the demo cohort: the real recorded CMU Arctic speaker (awb) with his
+#: vocal tract and pitch scaled together by ``k`` semitones (``awb+k``: a resampled recording,
+#: as a longer or shorter vocal tract would sound). espeak-ng's own voices are nearly one voice
+#: to a speaker encoder, so a cohort whose interviewer is another espeak-ng voice could not be
+#: diarized; a human interviewer differs from a patient far more.
+INTERVIEWER_VOICES = tuple(f"awb{k:+d}" for k in (-3, -2, -1, 0, 1, 2, 3, 4))
+
+
+def recorded_question(voice: str) -> np.ndarray:
+    """The CMU Arctic sentence as an interviewer's line, for a voice ``awb+k`` (k semitones)."""
+    k = float(voice[3:] or 0)
+    y = _trim(read_audio(resources.arctic_wav(), sr=SR))
+    factor = 2.0 ** (k / 12.0)  # play ``factor`` times faster: pitch and formants up by k semitones
+    return read_resampled(y, factor)
 
 
 @dataclass(frozen=True)
@@ -103,7 +119,8 @@ def interview_audio(
         Length of the audio in seconds (the last turn is cut there).
     patient : SpeakerStyle
     interviewer_voice : str
-        espeak-ng voice of the interviewer (speaks at a fixed, ordinary style).
+        espeak-ng voice of the interviewer (speaks at a fixed, ordinary style), or ``awb+k``:
+        the recorded CMU Arctic sentence, scaled by ``k`` semitones, for every question.
     rng : np.random.Generator
     real_opening : bool
         Open with the real CMU Arctic sentence (a recorded human voice) as the interviewer's line.
@@ -131,7 +148,10 @@ def interview_audio(
             text = "(CMU Arctic a0007, recorded)"
         else:
             text = QUESTIONS[questions.pop() if questions else int(rng.integers(len(QUESTIONS)))]
-            q = _say(text, interviewer_voice, 165, 50)
+            if interviewer_voice.startswith("awb"):
+                q, text = recorded_question(interviewer_voice), f"(CMU Arctic a0007, recorded, {interviewer_voice})"
+            else:
+                q = _say(text, interviewer_voice, 165, 50)
         first = False
         t = _place(y, q, t, rows, "interviewer", "question", text, gap=np.nan)
         gap = float(rng.gamma(4.0, patient.latency_s / 4.0))  # response latency
@@ -162,3 +182,10 @@ def _place(y: np.ndarray, clip: np.ndarray, t: float, rows: list, speaker: str, 
     rows.append({"speaker": speaker, "kind": kind, "start_s": i / SR, "end_s": end, "text": text,
                  "gap_before_s": gap})
     return t + len(clip) / SR
+
+
+def read_resampled(y: np.ndarray, factor: float) -> np.ndarray:
+    """``y`` played ``factor`` times faster (pitch, formants and tempo scaled together)."""
+    if factor == 1.0:
+        return y
+    return soxr.resample(y, SR * factor, SR).astype(np.float32)
