@@ -18,10 +18,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from cdr.errors import CdrError, InputError, ParameterError
+from cdr.errors import InputError, ParameterError
 from cdr.labels import read_labels
 from cdr.model import ablation as abl
 from cdr import provenance
