@@ -41,7 +41,7 @@ sys.path.insert(0, sys.argv[2])
 from extract_speed import interview_audio
 from cdr.features.speech import speech_features
 y = interview_audio(60 * float(sys.argv[1]))
-y += np.random.default_rng(0).normal(0, 0.003, y.size).astype(np.float32)
+y += 0.003 * np.random.default_rng(0).standard_normal(y.size, dtype=np.float32)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 speech_features(y, 16000)
 print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
