@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast system-deps bench clean
+.PHONY: demo test test-fast system-deps bench clean report-shot
 
 $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/visual_features_speed.py
 	$(BIN)/python benchmarks/speech_speed.py
 	$(BIN)/python benchmarks/train_speed.py
+
+# The demo's report in headless Chromium at 1280 px: report-shot.png, and exit 1 if a table
+# is wider than the page. Needs Debian's chromium (apt-get install chromium).
+report-shot: $(STAMP)
+	$(BIN)/python pipelines/report_shot.py demo-out/model/report.html -o report-shot.png
 
 clean:
 	rm -rf $(VENV) data/cache demo-out

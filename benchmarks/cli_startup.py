@@ -26,6 +26,7 @@ def cases(tmp: Path) -> list[tuple[str, list[str], int]]:
     """(label, arguments after ``-m``, the exit status expected)."""
     missing = tmp / "missing"
     return [
+        ("python -c pass (the interpreter alone: the floor)", ["-c", "pass"], 0),
         ("cdr-extract --help", ["cdr.cli.extract", "--help"], 0),
         ("cdr-extract, missing folder", ["cdr.cli.extract", str(missing), "-o", str(tmp / "out")], 2),
         ("cdr-train --help", ["cdr.cli.train", "--help"], 0),
@@ -43,7 +44,8 @@ def cases(tmp: Path) -> list[tuple[str, list[str], int]]:
 
 def time_case(args: list[str]) -> tuple[float, int, str]:
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True)
+    cmd = [sys.executable, *args] if args[0] == "-c" else [sys.executable, "-m", *args]
+    p = subprocess.run(cmd, capture_output=True, text=True)
     return time.perf_counter() - t0, p.returncode, (p.stderr.strip().splitlines() or [""])[-1]
 
 

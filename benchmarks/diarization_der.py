@@ -63,8 +63,9 @@ def der(ref: pd.DataFrame, hyp: pd.DataFrame, duration_s: float) -> tuple[float,
     return (miss + fa + conf) / total, miss / total, fa / total, conf / total
 
 
-def overlapped(y: np.ndarray, truth: pd.DataFrame, shift_s: float = 0.5) -> tuple[np.ndarray, pd.DataFrame]:
-    """Move every question ``shift_s`` earlier, so that it starts while the patient still speaks."""
+def overlapped(y: np.ndarray, truth: pd.DataFrame, shift_s: float = 1.3) -> tuple[np.ndarray, pd.DataFrame]:
+    """Move every question but the first ``shift_s`` earlier: with the 0.8 s gap after each answer, it
+    starts 0.5 s before the patient ends."""
     out = y.copy()
     truth = truth.copy()
     for i in truth.index[truth["speaker"] == "interviewer"][1:]:

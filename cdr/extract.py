@@ -296,7 +296,12 @@ def _background(fn, *args) -> Future:
 def extract_recording(path: str | Path, video_id: str | None = None, *, scn: str | None = None,
                       device: str = "auto", width: int | None = None,
                       stride: int = 1, face: str = "auto") -> pd.Series:
-    """The feature row of one recording (no augmentation), as ``cdr-extract`` computes it."""
+    """The feature row of one recording (no augmentation), as ``cdr-extract`` computes it.
+
+    What could not be measured is in ``row.attrs["warnings"]`` (list of str).
+    """
     ex = extract_rows(path, video_id, scn=scn, device=device, width=width, stride=stride,
                       face=face)
-    return ex.rows.iloc[0]
+    row = ex.rows.iloc[0].copy()
+    row.attrs["warnings"] = list(ex.warnings)
+    return row

@@ -18,9 +18,10 @@ from sklearn.metrics import ConfusionMatrixDisplay
 from cdr.labels import FLIP_SUFFIX
 from cdr.model.confounds import plain_words
 from cdr.model.tasks import QC_GROUP, feature_columns, present_groups
+from cdr import report_sections as sections
 from cdr.outdir import atomic_write
 
-Block = tuple  # ("h1"|"h2"|"h3"|"p", text) | ("table", DataFrame) | ("img", file, alt)
+Block = tuple  # ("h1"|"h2"|"h3"|"p"|"banner", text) | ("table", DataFrame) | ("img", file, alt)
 
 METHOD = (
     "Leave-one-subject-out, rebalanced: each subject's videos are predicted by a model that "
@@ -73,6 +74,20 @@ def confusion_png(confusion: list[list[int]], classes: list[str], path: str | Pa
     ConfusionMatrixDisplay(np.asarray(confusion), display_labels=[f"CDR {c}" for c in classes]
                            ).plot(ax=ax, cmap="Blues", colorbar=False, values_format="d")
     ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    atomic_write(Path(path), lambda p: fig.savefig(p, format="png"))
+    return Path(path)
+
+
+def roc_png(roc: pd.DataFrame, auc: float, path: str | Path, title: str) -> Path:
+    """Draw an ROC curve (``fpr``, ``tpr`` columns) with the chance diagonal to a PNG file."""
+    fig = Figure(figsize=(3.6, 3.4), dpi=120)
+    ax = fig.add_subplot()
+    ax.plot(roc["fpr"], roc["tpr"], drawstyle="steps-post", label=f"AUC {auc:.2f}")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     atomic_write(Path(path), lambda p: fig.savefig(p, format="png"))
     return Path(path)
@@ -156,7 +171,8 @@ def _summary(m: dict) -> pd.DataFrame:
 
 def build_blocks(results: dict, table: pd.DataFrame, labels: pd.DataFrame,
                  ablation: pd.DataFrame | None, settings: dict, images: dict,
-                 confounds: list | None = None, qc_results: dict | None = None) -> list[Block]:
+                 confounds: list | None = None, qc_results: dict | None = None,
+                 extras: dict | None = None) -> list[Block]:
     """Assemble the report's blocks.
 
     Parameters
@@ -173,8 +189,18 @@ def build_blocks(results: dict, table: pd.DataFrame, labels: pd.DataFrame,
         metrics.json's ``confounds``.
     qc_results : dict
         Task -> EvaluationResult of the qc-only model.
+    extras : dict, optional
+        ``dataset`` (:mod:`cdr.provenance` note), ``main`` (task -> ``groups``,
+        ``flip``, ``balanced_accuracy`` for the headline), ``screening`` (task ->
+        :class:`cdr.model.screening.Screening`), ``importance`` (task ->
+        :func:`cdr.model.importance.group_importance`), ``predictions`` (the rows
+        of predictions.csv); each section is left out without its entry.
     """
+    extras = extras or {}
     blocks: list[Block] = [("h1", "cdr-train report")]
+    blocks += sections.banner_blocks(extras.get("dataset"))
+    if extras.get("main"):
+        blocks += sections.headline_blocks(extras["main"], ablation)
     blocks.append(("p", plain_words(confounds or [])))
     if qc_results:
         blocks.append(("p", "A model given only the quality and recording values scored: " +
@@ -189,6 +215,9 @@ def build_blocks(results: dict, table: pd.DataFrame, labels: pd.DataFrame,
         m = r.metrics
         blocks.append(("h2", f"Task {task}: " + " / ".join(f"CDR {c}" for c in m["classes"])))
         blocks.append(("table", _summary(m)))
+        if task in extras.get("screening", {}):
+            blocks += sections.screening_blocks(extras["screening"][task],
+                                                images[task].get("roc"))
         blocks.append(("h3", "Per class (consensus predictions)"))
         blocks.append(("table", pd.DataFrame({
             "class": [f"CDR {c}" for c in m["classes"]],
@@ -211,7 +240,11 @@ def build_blocks(results: dict, table: pd.DataFrame, labels: pd.DataFrame,
         blocks.append(("p", support_statement(task, m)))
     if ablation is not None:
         blocks.extend(_ablation_blocks(ablation))
+    if extras.get("importance"):
+        blocks += sections.importance_blocks(extras["importance"])
     blocks.extend(_data_blocks(table, labels))
+    if extras.get("predictions") is not None:
+        blocks += sections.predictions_blocks(extras["predictions"])
     return blocks
 
 
@@ -290,6 +323,8 @@ def render_markdown(blocks: list[Block]) -> str:
             out.append("#" * int(kind[1]) + " " + rest[0])
         elif kind == "p":
             out.append(rest[0])
+        elif kind == "banner":
+            out.append(f"> **{rest[0]}**")
         elif kind == "table":
             out.append(_md_table(rest[0]))
         elif kind == "img":
@@ -305,23 +340,40 @@ def render_html(blocks: list[Block]) -> str:
             body.append(f"<{kind}>{html.escape(rest[0])}</{kind}>")
         elif kind == "p":
             body.append(f"<p>{html.escape(rest[0])}</p>")
+        elif kind == "banner":
+            body.append(f'<div class="banner" role="note">{html.escape(rest[0])}</div>')
         elif kind == "table":
-            body.append(rest[0].to_html(index=False, na_rep="", border=0))
+            body.append('<div class="table">' + rest[0].to_html(index=False, na_rep="", border=0)
+                        + "</div>")
         elif kind == "img":
             body.append(f'<img src="{html.escape(rest[0])}" alt="{html.escape(rest[1])}">')
-    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-             "table{border-collapse:collapse;margin:.5em 0}"
-             "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}")
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cdr-train report"
-            f"</title><style>{style}</style></head><body>\n" + "\n".join(body)
+            f"</title><style>{STYLE}</style></head><body>\n" + "\n".join(body)
             + "\n</body></html>\n")
+
+
+STYLE = (
+    # Tables fit the text column at 1280 px and on A4: long cells wrap, none runs off the page.
+    "body{font-family:sans-serif;max-width:72em;margin:1.5em auto;padding:0 1em}"
+    ".table{max-width:100%}"
+    "table{border-collapse:collapse;margin:.5em 0;font-size:.85em;max-width:100%}"
+    "td,th{border:1px solid #ccc;padding:.2em .4em;text-align:left;vertical-align:top;"
+    "overflow-wrap:anywhere}"
+    ".banner{background:#b00020;color:#fff;font-weight:bold;padding:.6em 1em;margin:.5em 0 1em;"
+    "font-size:1.1em}"
+    "img{max-width:100%}"
+    "@media print{body{max-width:none;margin:0;font-size:10pt}table{font-size:8pt}"
+    "h2{break-after:avoid}tr,img{break-inside:avoid}"
+    ".banner{-webkit-print-color-adjust:exact;print-color-adjust:exact}}")
 
 
 def write_report(out_dir: str | Path, results: dict, table: pd.DataFrame,
                  labels: pd.DataFrame, ablation: pd.DataFrame | None = None,
                  settings: dict | None = None, confounds: list | None = None,
-                 qc_results: dict | None = None) -> dict[str, Path]:
+                 qc_results: dict | None = None, extras: dict | None = None) -> dict[str, Path]:
     """Write report.md, report.html, confusion_<task>.png and reliability_<task>.png.
+
+    With ``extras`` (see :func:`build_blocks`) also roc_<task>.png for the screening figures.
 
     Returns
     -------
@@ -339,8 +391,14 @@ def write_report(out_dir: str | Path, results: dict, table: pd.DataFrame,
             r.y_true, r.proba, r.metrics["classes"], out_dir / names["reliability"],
             f"{task}, out-of-fold probabilities")
         images[task] = names
+    for task, s in (extras or {}).get("screening", {}).items():
+        if len(s.roc):
+            name = f"roc_{task}.png"
+            written[name] = roc_png(s.roc, s.auc, out_dir / name,
+                                    f"{task}, out-of-fold (positive: CDR >= 1)")
+            images[task]["roc"] = name
     blocks = build_blocks(results, table, labels, ablation, settings or {}, images, confounds,
-                          qc_results)
+                          qc_results, extras)
     for name, text in (("report.md", render_markdown(blocks)),
                        ("report.html", render_html(blocks))):
         atomic_write(out_dir / name, lambda p, text=text: p.write_text(text, encoding="utf-8"))

@@ -10,6 +10,10 @@ Layout of an output folder ``OUT``::
     OUT/extract.log                          warnings of the recordings in the table, one line each
     OUT/.lock                                held while a run writes
 
+A ``dataset.json`` or ``cohort.json`` at the top of the input folder (its
+``synthetic`` flag and ``note``) travels in ``features.parquet``'s metadata
+(:mod:`cdr.provenance`).
+
 Every file is written to a temporary name and renamed into place, so a run
 killed at any moment leaves only whole files; the next run removes the
 temporary files left behind, skips recordings whose cache entry matches the
@@ -32,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__, io
+from . import __version__, io, provenance
 from .errors import CdrError
 from .extract import RecordingError, extract_rows
 from .options import extraction_options
@@ -294,6 +298,9 @@ def extract_folder(
             if client is not None:
                 client.close()
         table = _assemble(done)
+        note = provenance.read_note(folder)
+        if note:
+            table.attrs[provenance.ATTR] = note
         cameras = mixed_cameras(table)
         if cameras:
             messages.append(cameras)

@@ -234,3 +234,28 @@ def test_demo_jaw_moves_only_with_the_patients_speech():
     t = np.arange(125) / 25.0
     assert (jaw[(t < 3.0) | (t >= 4.0)] == 0).all()
     assert jaw[(t >= 3.0) & (t < 4.0)].max() > 0.6
+
+
+def test_attribution_by_mouth_and_by_speech_time():
+    from cdr.speakers.patient import BY_MOUTH, BY_SPEECH, attribute
+
+    raw = _turns([(0, 6, "spk0"), (7, 9, "spk1"), (10, 16, "spk0"), (17, 19.5, "spk1")])
+    t = np.arange(0, 20, 0.04)
+    speaking = ((t >= 7) & (t < 9)) | ((t >= 17) & (t < 19.5))
+    mouth = 0.1 + 0.15 * speaking * (0.5 - 0.5 * np.cos(2 * np.pi * 4 * t))  # opens with spk1's voice
+    track = pd.DataFrame({"t": t, "face": True, "mouth_open": mouth})
+    named, method = attribute(raw, track)
+    assert method == BY_MOUTH
+    assert set(named.loc[named["speaker"] == "patient", "start_s"]) == {7, 17}
+    still = track.assign(mouth_open=0.1)  # a face whose mouth never moves: no evidence
+    named, method = attribute(raw, still)
+    assert method == BY_SPEECH and set(named.loc[named["speaker"] == "patient", "start_s"]) == {0, 10}
+
+
+def test_a_patient_that_cannot_be_told_apart_is_one_warning():
+    from cdr.speakers.patient import attribute
+
+    raw = _turns([(0, 5, "spk0"), (6, 10.5, "spk1")])
+    with pytest.warns(UserWarning, match="cannot be told apart") as rec:
+        attribute(raw, None, source="x.wav")
+    assert len(rec) == 1 and "\n" not in str(rec[0].message)

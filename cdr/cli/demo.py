@@ -16,6 +16,7 @@ Stages (each is cached in ``DIR``, so a second run reuses what is done):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -62,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import CdrError
     from ..extract import extract_recording
     from ..model.inference import Predictor, quality_problem
+    from ..model.readout import readout, text
     from ..model.training import TrainOptions, train
     from ..outdir import make_output_folder
+    from ..report_sections import held_out_sentence
     from ..scn.data import load_dataset
     from ..scn.train import SCNTrainer, TrainConfig
     from ..synth.cohort import config_from_mapping, generate_cohort
@@ -104,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
             link.symlink_to((cohort / "videos" / f"{vid}.mp4").resolve())
+    (videos / "dataset.json").write_text(  # cdr-extract carries this note to the model and report
+        json.dumps({k: v for k, v in json.loads((cohort / "cohort.json").read_text()).items()
+                    if k in ("synthetic", "note")}, indent=2) + "\n")
     train_labels = out / "train-labels.csv"
     train_rows.to_csv(train_labels, index=False)
 
@@ -135,10 +141,30 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(f"{video}: refused by quality control: {reason}")
         else:
-            for task, r in predictor.predict(row).items():
-                probs = "  ".join(f"CDR {c}: {p:.2f}" for c, p in r["probabilities"].items())
-                print(f"[{task}] predicted CDR {r['predicted_cdr']}   ({probs})")
+            qc = {str(k): v for k, v in row.items() if str(k).startswith("qc.")}
+            scored = readout(video, row, predictor.predict(row),
+                             {t: card for t, (_, card, _) in predictor.models.items()}, qc)
+            print(text(scored))
+            true_cdr = float(held_rows["cdr"].iloc[0])
+            oof = pd.read_csv(model / "predictions.csv",
+                              dtype={"true_class": str, "predicted_class": str})
+            print(f"\nheld-out subject {held}, never seen in training:")
+            for task, r in scored["tasks"].items():
+                true = {"cdr3": f"{true_cdr:g}", "binary": "0.5" if true_cdr == 0.5 else ">=1"}[task]
+                print("  " + held_out_sentence(r["predicted_cdr"], true, oof, task))
 
+    from ..synth.checks import gemaps_follows_interviewer
+
+    follow = gemaps_follows_interviewer(pd.read_parquet(s.table_path), pd.read_csv(cohort / "planted.csv"),
+                                        cohort / "videos")
+    lines = ["", "## Does gemaps. follow the interviewer? (SYNTHETIC cohort)", "",
+             "Spearman correlation of the eGeMAPS F0 mean with the interviewer's voice (drawn independently "
+             "of class) and with the patient's own planted pitch:", "",
+             "| measured on | rho with interviewer | p | rho with patient's pitch | n |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['measured on']} | {r['rho_interviewer']:.2f} | {r['p']:.3f} | {r['rho_patient_pitch']:.2f} | "
+              f"{r['n']} |" for _, r in follow.iterrows()]
+    with open(model / "report.md", "a", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
     ablation = pd.read_csv(model / "ablation.csv")
     table = pd.DataFrame({
         "features": ablation["set"], "task": ablation["task"], "n": ablation["n"],
@@ -151,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{int(ablation['permutations'].max())} permutations shared by the rows; the best "
           "row is exploratory)")
     print(table.to_string(index=False))
+    print("\n== does gemaps. follow the interviewer? (F0 mean, Spearman rho; SYNTHETIC cohort)")
+    print(follow.round(3).to_string(index=False))
     print("\n== time per stage")
     for name, secs in timings.items():
         print(f"  {name:55s} {secs:7.1f} s")

@@ -84,6 +84,11 @@ def _run(args: argparse.Namespace) -> int:
     if len(s.failures):
         print(f"failures: {s.table_path.parent / 'failures.csv'}")
     print(f"features: {s.table_path}")
+    from ..provenance import banner, read_note
+
+    note = read_note(args.folder)
+    if note:
+        print(banner(note) or f"dataset note ({note['source']}, kept in the table): {note['note']}")
     if not s.ok:
         print(f"cdr-extract: none of the {s.n_inputs} recordings could be processed; see "
               f"{s.table_path.parent / 'failures.csv'} for what to do with each", file=sys.stderr)

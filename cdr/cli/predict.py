@@ -19,32 +19,11 @@ from cdr.cli import describe
 
 EXIT_QC = 2
 MIN_DURATION_S = 10.0  # as cdr.model.inference.MIN_DURATION_S
-UNLIKE_TRAINING = 0.01
-"""Below this similarity to every training video, the output carries a warning."""
 
 
 def _plain(v):
     v = v.item() if hasattr(v, "item") else v
     return None if isinstance(v, float) and math.isnan(v) else v
-
-
-def _print_text(out: dict) -> None:
-    print(f"recording: {out['recording']}")
-    for task, r in out["tasks"].items():
-        probs = "  ".join(f"CDR {c}: {p:.2f}" for c, p in r["probabilities"].items())
-        print(f"[{task}] predicted CDR {r['predicted_cdr']}   ({probs})")
-        for g, d in sorted(r["contributions"].items(), key=lambda kv: -abs(kv[1])):
-            print(f"    {g:10s} {d:+.3f}")
-        if r["missing_groups"]:
-            print(f"    not measured (imputed from training): {', '.join(r['missing_groups'])}")
-        if r["similarity_to_training"] < UNLIKE_TRAINING:
-            print(f"    warning: this recording resembles none of the training videos "
-                  f"(similarity {r['similarity_to_training']:.1e}); the prediction says little")
-    print("qc: " + ", ".join(f"{k[3:]}={v:.3g}" if isinstance(v, float) else f"{k[3:]}={v}"
-                             for k, v in out["qc"].items()))
-    print("The predicted class is the most probable one; probabilities are for a cohort with "
-          "equal class shares. Contributions: how much the predicted class's probability "
-          "drops when a group takes training videos' values.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,12 +83,11 @@ def main(argv: list[str] | None = None) -> int:
               f"recording of at least {args.min_duration:g} s with the patient's face or "
               "speech in it", file=sys.stderr)
         return EXIT_QC
-    out = {"recording": str(args.recording), "refused": False,
-           "tasks": predictor.predict(row), "qc": qc}
-    if args.json:
-        print(json.dumps(out, allow_nan=False, default=str))
-    else:
-        _print_text(out)
+    from cdr.model.readout import readout, text
+
+    out = readout(args.recording, row, predictor.predict(row),
+                  {t: card for t, (_, card, _) in predictor.models.items()}, qc)
+    print(json.dumps(out, allow_nan=False, default=str) if args.json else text(out))
     return 0
 
 

@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     _print_summary(metrics)
     print(f"report: {Path(args.out) / 'report.md'}")
+    from cdr.provenance import banner
+
+    if banner(metrics.get("dataset")):
+        print(banner(metrics["dataset"]))
     return 0
 
 

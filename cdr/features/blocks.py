@@ -28,7 +28,7 @@ def in_blocks(
     *,
     frame_length: int,
     hop: int,
-    block_frames: int = BLOCK_FRAMES,
+    block_frames: int | None = None,
 ) -> np.ndarray:
     """Apply a frame transform, as if centred on ``y``, a block of frames at a time.
 
@@ -45,8 +45,8 @@ def in_blocks(
         at each end, as librosa's ``center=True, pad_mode="constant"`` does.
     hop : int
         Samples between frames.
-    block_frames : int
-        Frames computed at once.
+    block_frames : int, optional
+        Frames computed at once (default :data:`BLOCK_FRAMES`, read at call time).
 
     Returns
     -------
@@ -55,6 +55,7 @@ def in_blocks(
     """
     if frame_length % 2:
         raise ValueError(f"frame_length={frame_length} must be even")
+    block_frames = int(block_frames or BLOCK_FRAMES)
     pad = frame_length // 2
     n = len(y)
     total = n_centred_frames(n, hop)

@@ -134,20 +134,35 @@ class Job:
     n_permutations: int = 0
 
 
-def evaluate_many(jobs: list[Job], cv, *, random_state: int = 0, n_jobs: int = 1
-                  ) -> list[EvaluationResult]:
-    """Evaluate every job; the permutations of jobs on the same subjects are shared."""
+def evaluate_many(jobs: list[Job], cv, *, random_state: int = 0, n_jobs: int = 1,
+                  progress: bool | None = False) -> list[EvaluationResult]:
+    """Evaluate every job; the permutations of jobs on the same subjects are shared.
+
+    ``progress``: a bar on stderr counting whole evaluations (each job's real one and
+    each permutation, every one over all folds and draws), with tqdm's time estimate;
+    None shows it on a terminal only.
+    """
     units = []
     for i, job in enumerate(jobs):
         bounds = list(range(0, job.n_permutations, CHUNK)) or [0]
         for c, lo in enumerate(bounds):
             units.append((i, lo, min(lo + CHUNK, job.n_permutations), c == 0))
     units.sort(key=lambda u: -((u[2] - u[1]) + (2 if u[3] else 0)))
-    with quiet_worker_restarts():
-        outs = Parallel(n_jobs=n_jobs)(
-            delayed(_unit)(i, jobs[i].estimator, jobs[i].data.X, jobs[i].data.y,
-                           jobs[i].data.groups, jobs[i].data.augmented, cv, lo, hi, real,
-                           random_state) for i, lo, hi, real in units)
+    from tqdm.auto import tqdm
+
+    total = sum(hi - lo + real for _, lo, hi, real in units)
+    folds = max((int(np.unique(j.data.groups).size) for j in jobs), default=0)
+    outs = []
+    with quiet_worker_restarts(), tqdm(
+            total=total, unit="eval",
+            desc=f"evaluations (~{folds} folds x {getattr(cv, 'n_repeats', 1)} draws)",
+            disable=None if progress is None else not progress) as bar:
+        for o in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                delayed(_unit)(i, jobs[i].estimator, jobs[i].data.X, jobs[i].data.y,
+                               jobs[i].data.groups, jobs[i].data.augmented, cv, lo, hi, real,
+                               random_state) for i, lo, hi, real in units):
+            outs.append(o)
+            bar.update(len(o["null"]) + ("proba_draws" in o))
     return [_combine(job, [o for o in outs if o["row"] == i], random_state)
             for i, job in enumerate(jobs)]
 

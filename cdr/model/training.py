@@ -24,6 +24,7 @@ import pandas as pd
 from cdr.errors import CdrError, InputError, ParameterError
 from cdr.labels import read_labels
 from cdr.model import ablation as abl
+from cdr import provenance
 from cdr.model import confounds, store
 from cdr.model.estimators import ESTIMATORS
 from cdr.model.evaluate import Job, evaluate_many, familywise
@@ -168,7 +169,7 @@ def _evaluate_and_write(table, labels, features, labels_path, stage, tasks, grou
           f"rebalanced draws each ({opts.estimator})", file=sys.stderr)
     cv = RebalancedLeaveOneSubjectOut(opts.repeats, opts.seed)
     results = evaluate_many(jobs + qc_jobs + abl_jobs, cv, random_state=opts.seed,
-                            n_jobs=opts.jobs)
+                            n_jobs=opts.jobs, progress=None)
     main = dict(zip(tasks, results[:len(jobs)]))
     qc = dict(zip(tasks, results[len(jobs):len(jobs) + len(qc_jobs)]))
     abl_results = iter(results[len(jobs) + len(qc_jobs):])
@@ -196,8 +197,15 @@ def _evaluate_and_write(table, labels, features, labels_path, stage, tasks, grou
     if extraction is None:
         _warn(f"warning: {features.parent / 'extraction.json'} not found: the model cannot "
               "record the extraction options, and cdr-predict will not be able to check them")
-    for t in tasks:
-        _save_final(main_data[t], make(), groups, flip, opts, stage, hashes, extraction, run_id)
+    dataset = {**provenance.read_table_note(features), **opts.dataset}
+    _warn(f"fitting the final model of {', '.join(tasks)} on every subject, and its "
+          "feature-group importance")
+    importance = {t: _save_final(main_data[t], make(), groups, flip, opts, stage, hashes,
+                                 extraction, run_id, dataset) for t in tasks}
+    screening = {t: _screening(r, opts.seed) for t, r in main.items() if t == "binary"}
+    for t, s in screening.items():
+        metrics[t]["screening"] = s.to_dict()
+    metrics["dataset"] = dataset
     atomic_write(stage / "metrics.json",
                  lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
     preds = predictions_frame(main, labels)
@@ -210,27 +218,49 @@ def _evaluate_and_write(table, labels, features, labels_path, stage, tasks, grou
                     f"{opts.permutations} / {opts.ablation_permutations if rows else '-'}"
                     f"{'' if rows else ' and ' + str(qc_perm)}",
                 "seed": opts.seed, "run id": run_id}
-    report.write_report(stage, main, table, labels, ablation, settings, found, qc)
+    if dataset:
+        settings["dataset"] = (f"{'SYNTHETIC; ' * bool(dataset.get('synthetic'))}"
+                               f"{dataset.get('note', '')} ({dataset.get('source', '')})")
+    headline = {t: {"groups": list(groups), "flip": flip,
+                    "balanced_accuracy": r.metrics["balanced_accuracy"]} for t, r in main.items()}
+    report.write_report(stage, main, table, labels, ablation, settings, found, qc,
+                        extras={"dataset": dataset, "main": headline, "screening": screening,
+                                "importance": importance, "predictions": preds})
     timing = {k: sum(r.seconds.get(k, 0.0) for r in results) for k in ("real", "permutations")}
     timing["wall"] = time.perf_counter() - t0
     atomic_write(stage / "timing.json", lambda p: p.write_text(json.dumps(timing, indent=2) + "\n"))
     return metrics
 
 
-def _save_final(data, estimator, groups, flip, opts, stage, hashes, extraction, run_id) -> None:
+def _screening(result, seed: int):
+    """Screening figures of the binary task from its out-of-fold probabilities."""
+    from cdr.model.screening import screening
+
+    return screening(result.y_true == 1, result.proba[:, 1], result.subjects, seed=seed)
+
+
+def _save_final(data, estimator, groups, flip, opts, stage, hashes, extraction, run_id,
+                dataset: dict) -> pd.DataFrame:
+    """Fit, describe and save the final model of a task; return its group importance."""
+    from cdr.model.applicability import fit_reference
+    from cdr.model.importance import group_importance
+
     estimator.fit(data.X, data.y, groups=data.groups)
+    X = pd.DataFrame(data.X, columns=data.columns, index=data.ids)
     card = {
         "run_id": run_id, "estimator": {"name": opts.estimator, "params": estimator.get_params()},
         "feature_names": data.columns, "groups": list(groups), "flip": flip,
         "classes": list(data.task.classes),
         "label_map": {f"{v:g}": c for v, c in data.task.cdr_to_class.items()},
-        "extraction": extraction, "dataset": dict(opts.dataset),
+        "extraction": extraction, "dataset": dataset,
+        "applicability": fit_reference(X, data.subjects[data.groups]),
         "training": dict(hashes, n_videos=int(data.tested.size), n_rows=int(len(data.ids)),
                          n_subjects=int(data.subjects.size), seed=opts.seed,
                          rows_sha256=hashlib.sha256(data.X.tobytes() + data.y.tobytes()
                                                     + "\n".join(data.ids).encode()).hexdigest()),
     }
     store.save_model(estimator, stage, data.task.name, card, background=data.X[data.tested])
+    return group_importance(estimator, X, data.y, seed=opts.seed)
 
 
 def predictions_frame(results: dict, labels: pd.DataFrame) -> pd.DataFrame:
