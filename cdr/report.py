@@ -199,14 +199,14 @@ def build_blocks(results: dict, table: pd.DataFrame, labels: pd.DataFrame,
     extras = extras or {}
     blocks: list[Block] = [("h1", "cdr-train report")]
     blocks += sections.banner_blocks(extras.get("dataset"))
-    if extras.get("main"):
-        blocks += sections.headline_blocks(extras["main"], ablation)
     blocks.append(("p", plain_words(confounds or [])))
     if qc_results:
         blocks.append(("p", "A model given only the quality and recording values scored: " +
                        "; ".join(f"{t} balanced accuracy {_pct(r.metrics['balanced_accuracy'])}"
                                  f" (p = {r.metrics['permutation_p']:.3f})"
                                  for t, r in qc_results.items()) + "."))
+    if extras.get("main"):
+        blocks += sections.headline_blocks(extras["main"], ablation)
     blocks.append(("table", pd.DataFrame({"setting": list(settings),
                                           "value": [str(v) for v in settings.values()]})))
     blocks.append(("h2", "Method"))
