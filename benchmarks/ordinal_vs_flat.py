@@ -29,7 +29,8 @@ from cdr.model.evaluate import evaluate  # noqa: E402
 from cdr.model.split import RebalancedLeaveOneSubjectOut  # noqa: E402
 from cdr.model.tasks import make_dataset  # noqa: E402
 
-CONDITIONS = {"monotone d=0.6": {"monotone": {"coupling": 0.6}},
+CONDITIONS = {"monotone d=1.0": {"monotone": {"coupling": 1.0}},
+              "monotone d=0.6": {"monotone": {"coupling": 0.6}},
               "monotone d=0.3": {"monotone": {"coupling": 0.3}},
               "unordered d=0.8": {"signal": {"coupling": 0.8}}}
 

@@ -17,7 +17,9 @@ measures, each in a fresh process pinned to one core:
 The stages run in turn, ``--rounds`` times (default 3), so that a change in
 the machine's load touches every stage alike; the table gives each stage's median
 fps, the median over rounds of its ratio to that round's decode-only fps, and each
-process's peak resident memory. Usage::
+process's peak resident memory. A second table counts frames per second of the
+process's own CPU time (user + system), which a loaded machine disturbs far less
+than wall-clock time; the A/B ratios are best read from it. Usage::
 
     .venv/bin/python benchmarks/track_speed.py [--seconds 60] [--rounds 3]
 """
@@ -96,6 +98,7 @@ def _run(kind: str, path: str, queue, root: str | None = None) -> None:
     from cdr.face.track import track_video
 
     t0 = time.perf_counter()
+    cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
     if kind == "decode":
         with av.open(path) as c:
             s = c.streams.video[0]
@@ -117,8 +120,9 @@ def _run(kind: str, path: str, queue, root: str | None = None) -> None:
                                              refine_landmarks=True) as mesh:
             n = sum(1 for _, rgb in io.iter_frames(path) if mesh.process(rgb) is not None)
     dt = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((kind, n, dt, peak_mb))
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = use.ru_utime + use.ru_stime - cpu0
+    queue.put((kind, n, dt, use.ru_maxrss / 1024, cpu))
 
 
 def measure(kind: str, path: Path, root: str | None = None) -> tuple:
@@ -158,6 +162,7 @@ def main() -> None:
     kinds = ["decode", "decode+rgb", "track", "track stride 2"] + ([base_kind] if args.baseline else []) + [
         "track two faces", "facemesh max_num_faces=2"]
     fps = {k: [] for k in kinds}
+    cpu_fps = {k: [] for k in kinds}
     peak = {k: 0.0 for k in kinds}
     face_ratio = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,8 +179,9 @@ def main() -> None:
         for r in range(args.rounds):
             for kind in kinds:
                 video = two if kind in ("track two faces", "facemesh max_num_faces=2") else path
-                (k, n, dt, mb), face = measure(kind, video, root if kind == base_kind else None)
+                (k, n, dt, mb, cpu), face = measure(kind, video, root if kind == base_kind else None)
                 fps[k].append(n / dt)
+                cpu_fps[k].append(n / cpu)
                 peak[k] = max(peak[k], mb)
                 if face is not None:
                     face_ratio[k] = face
@@ -192,6 +198,15 @@ def main() -> None:
         by_decode = f"{np.median(f / base):.2f}{spread(f / base)}" if k != "decode" else ""
         by_track = f"{np.median(f / one):.3f}{spread(f / one)}" if k not in ("decode", "decode+rgb", "track") else ""
         print(f"| {k} | {np.median(f):.0f} | {np.median(f) / 30:.1f} | {by_decode} | {by_track} | {peak[k]:.0f} |")
+    one = np.array(cpu_fps["track"])
+    print("\nFrames per second of CPU time (user + system) of each process:\n")
+    print("| stage | fps of CPU time | ÷ track (per round) |")
+    print("|---|---:|---:|")
+    for k in kinds:
+        f = np.array(cpu_fps[k])
+        spread = f" ({(f / one).min():.3f}-{(f / one).max():.3f})" if args.rounds > 1 else ""
+        ratio = f"{np.median(f / one):.3f}{spread}" if k not in ("decode", "decode+rgb", "track") else ""
+        print(f"| {k} | {np.median(f):.0f} | {ratio} |")
 
 
 if __name__ == "__main__":

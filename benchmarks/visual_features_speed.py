@@ -50,6 +50,9 @@ def synthetic_track(hours: float, fps: float = 30.0, seed: int = 0) -> pd.DataFr
         "pupil_right_x": gaze_x + rng.normal(0, 0.01, n), "pupil_right_y": gaze_y + rng.normal(0, 0.01, n),
         "ear_left": ear, "ear_right": ear + rng.normal(0, 0.01, n),
     }
+    for side in ("left", "right"):  # eye-in-head gaze: the image-axes pupil without the head turn's parallax
+        cols[f"gaze_head_{side}_x"] = cols[f"pupil_{side}_x"] - 0.0015 * yaw
+        cols[f"gaze_head_{side}_y"] = cols[f"pupil_{side}_y"] - 0.001 * pitch
     df = pd.DataFrame({"t": t, "face": face, **cols})
     df.loc[~face, list(cols)] = np.nan
     return df

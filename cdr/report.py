@@ -199,14 +199,14 @@ def build_blocks(results: dict, table: pd.DataFrame, labels: pd.DataFrame,
     extras = extras or {}
     blocks: list[Block] = [("h1", "cdr-train report")]
     blocks += sections.banner_blocks(extras.get("dataset"))
-    if extras.get("main"):
-        blocks += sections.headline_blocks(extras["main"], ablation)
     blocks.append(("p", plain_words(confounds or [])))
     if qc_results:
         blocks.append(("p", "A model given only the quality and recording values scored: " +
                        "; ".join(f"{t} balanced accuracy {_pct(r.metrics['balanced_accuracy'])}"
                                  f" (p = {r.metrics['permutation_p']:.3f})"
                                  for t, r in qc_results.items()) + "."))
+    if extras.get("main"):
+        blocks += sections.headline_blocks(extras["main"], ablation)
     blocks.append(("table", pd.DataFrame({"setting": list(settings),
                                           "value": [str(v) for v in settings.values()]})))
     blocks.append(("h2", "Method"))
@@ -343,8 +343,10 @@ def render_html(blocks: list[Block]) -> str:
         elif kind == "banner":
             body.append(f'<div class="banner" role="note">{html.escape(rest[0])}</div>')
         elif kind == "table":
-            body.append('<div class="table">' + rest[0].to_html(index=False, na_rep="", border=0)
-                        + "</div>")
+            table = rest[0].to_html(index=False, na_rep="", border=0)
+            # long group lists and snake_case headers may wrap after "+" and "_", not mid-word
+            body.append('<div class="table">' + table.replace("+", "+<wbr>").replace(
+                "_", "_<wbr>") + "</div>")
         elif kind == "img":
             body.append(f'<img src="{html.escape(rest[0])}" alt="{html.escape(rest[1])}">')
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cdr-train report"
@@ -358,7 +360,7 @@ STYLE = (
     ".table{max-width:100%}"
     "table{border-collapse:collapse;margin:.5em 0;font-size:.85em;max-width:100%}"
     "td,th{border:1px solid #ccc;padding:.2em .4em;text-align:left;vertical-align:top;"
-    "overflow-wrap:anywhere}"
+    "overflow-wrap:break-word}"
     ".banner{background:#b00020;color:#fff;font-weight:bold;padding:.6em 1em;margin:.5em 0 1em;"
     "font-size:1.1em}"
     "img{max-width:100%}"

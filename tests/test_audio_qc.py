@@ -43,7 +43,8 @@ def _speech_columns(row):
 
 def test_clean_speech_has_no_audio_warning(clean):
     row = _row(clean)
-    assert clean.warnings == []
+    flags = ("clipped", "narrow-band", "phase-inverted", "audio streams", "longer than the other")
+    assert not [w for w in clean.warnings if any(f in w for f in flags)], clean.warnings
     assert row["qc.audio_rate_hz"] == SR
     assert row["qc.clipped_ratio"] < 1e-3
     assert np.isnan(row["qc.av_length_diff_s"])  # audio only

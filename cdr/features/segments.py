@@ -223,7 +223,10 @@ def resample_segments(
         if n * up / down < max(min_samples, 1) or len(ts) < 2:
             continue
         grid = ts[0] + np.arange(n) / native
-        x = CubicSpline(ts, values[idx], axis=0)(grid) if len(ts) > 2 else values[idx][[0, -1]]
+        if len(ts) == n and np.abs(ts - grid).max() < 0.01 / native:  # frames already on the grid
+            x = values[idx]
+        else:
+            x = CubicSpline(ts, values[idx], axis=0)(grid)
         if up != down:  # about the mean, so that a constant stays exactly constant
             mean = x.mean(axis=0)
             x = resample_poly(x - mean, up, down, axis=0, padtype="line") + mean

@@ -7,7 +7,11 @@
 - :mod:`cdr.model.confounds`: do recording conditions alone predict the class?
 - :mod:`cdr.model.store`: save and load with a card; the run manifest;
 - :mod:`cdr.model.inference`: :class:`Predictor` (predict and explain one recording);
-- :mod:`cdr.model.training`: what ``cdr-train`` does, for the command and the demo.
+- :mod:`cdr.model.training`: what ``cdr-train`` does, for the command and the demo;
+- :mod:`cdr.model.screening`: sensitivity, specificity, PPV, NPV and ROC AUC with intervals;
+- :mod:`cdr.model.importance`: grouped permutation importance of a fitted model (descriptive);
+- :mod:`cdr.model.applicability`: does a model apply to a recording (imputed groups, distance)?
+- :mod:`cdr.model.readout`: cdr-predict's JSON object and text.
 
 Submodules are imported on use, so that ``cdr-train --help`` stays fast.
 """

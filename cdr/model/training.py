@@ -18,10 +18,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from cdr.errors import CdrError, InputError, ParameterError
+from cdr.errors import InputError, ParameterError
 from cdr.labels import read_labels
 from cdr.model import ablation as abl
 from cdr import provenance
@@ -219,8 +218,9 @@ def _evaluate_and_write(table, labels, features, labels_path, stage, tasks, grou
                     f"{'' if rows else ' and ' + str(qc_perm)}",
                 "seed": opts.seed, "run id": run_id}
     if dataset:
+        source = f" ({dataset['source']})" if dataset.get("source") else ""
         settings["dataset"] = (f"{'SYNTHETIC; ' * bool(dataset.get('synthetic'))}"
-                               f"{dataset.get('note', '')} ({dataset.get('source', '')})")
+                               f"{dataset.get('note', '')}{source}")
     headline = {t: {"groups": list(groups), "flip": flip,
                     "balanced_accuracy": r.metrics["balanced_accuracy"]} for t, r in main.items()}
     report.write_report(stage, main, table, labels, ablation, settings, found, qc,
