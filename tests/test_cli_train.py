@@ -38,7 +38,7 @@ def trained(cohort):
     rc = train.main([str(folder / "features.parquet"), "--labels", str(folder / "labels.csv"),
                      "-o", str(out), "--groups", "pupil,coupling", "--ablation",
                      "--permutations", "9", "--repeats", "3",
-                     "--ablation-permutations", "0", "--jobs", "1"])
+                     "--ablation-permutations", "9", "--jobs", "1"])
     assert rc == 0
     return out
 
@@ -220,7 +220,8 @@ def test_predict_runs_the_extraction_of_cdr_extract_on_a_real_clip(tmp_path, arc
     cohort_around(row, "coupling", tmp_path)  # classes differ in coupling. only
     assert train.main([str(tmp_path / "features.parquet"), "--labels",
                        str(tmp_path / "labels.csv"), "-o", str(tmp_path / "model"),
-                       "--task", "cdr3", "--permutations", "0", "--repeats", "2", "--jobs", "1"]) == 0
+                       "--task", "cdr3", "--groups", "pupil,coupling,pose", "--permutations", "0",
+                       "--repeats", "2", "--jobs", "1"]) == 0
     capsys.readouterr()
     assert predict.main([str(clip), "--model", str(tmp_path / "model"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
