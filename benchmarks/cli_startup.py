@@ -33,7 +33,7 @@ def cases(tmp: Path) -> list[tuple[str, list[str], int]]:
         ("cdr-train, missing table", ["cdr.cli.train", str(missing / "features.parquet"), "--labels",
                                       str(missing / "labels.csv"), "-o", str(tmp / "model")], None),
         ("cdr-predict --help", ["cdr.cli.predict", "--help"], 0),
-        ("cdr-predict, missing recording", ["cdr.cli.predict", str(missing / "p01.mp4"), "--model",
+        ("cdr-predict, missing recording and model folder", ["cdr.cli.predict", str(missing / "p01.mp4"), "--model",
                                             str(missing / "model")], None),
         ("cdr-scn-train --help", ["cdr.cli.scn_train", "--help"], 0),
         ("cdr-scn-train, missing data", ["cdr.cli.scn_train", str(missing), "-o", str(tmp / "ck")], 2),

@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cdr-predict: error: {args.recording}: is a folder; cdr-predict scores one recording, "
               "pass a video or audio file (cdr-extract takes a folder)", file=sys.stderr)
         return 1
+    if not Path(args.model).is_dir():  # before the model library's imports: a wrong path answers at once
+        print(f"cdr-predict: error: {args.model}: not found; pass the folder written by cdr-train", file=sys.stderr)
+        return 1
     from cdr.errors import CdrError
     from cdr.model.inference import Predictor, extraction_mismatch, quality_problem
 

@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
+    # before the model library's imports, so that a wrong path answers at once
+    for path, fix in ((args.features, "pass the features.parquet written by cdr-extract"),
+                      (args.labels, "pass the labels CSV with --labels")):
+        if not Path(path).is_file():
+            print(f"cdr-train: error: {path}: not found; {fix}", file=sys.stderr)
+            return 1
     from cdr.errors import CdrError
     from cdr.model.training import TrainOptions, train
     from cdr.parallel import interruptible, local_workers
