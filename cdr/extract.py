@@ -169,7 +169,8 @@ def extract_rows(
             from .face.track import track_video  # first: the first frame waits on no other import
         # The speech groups need no frame: they run beside the tracking, in a thread (FaceMesh,
         # FFmpeg and openSMILE release the GIL), and are joined before the row is built.
-        speech_job = _background(_speech, path, turns, info.duration_s, info.audio_streams)
+        torch_whole = threading.Event()  # set by the speech thread once torch is imported (see _speech)
+        speech_job = _background(_speech, path, turns, info.duration_s, info.audio_streams, torch_whole)
         track = None
         visual = expr = None
         flipped_visual = flipped_expr = None
@@ -179,6 +180,7 @@ def extract_rows(
                     ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0, face=face)
                 except CdrError as exc:
                     raise RecordingError("decode", str(exc)) from exc
+                torch_whole.wait()
                 from .features.visual import visual_features
 
                 track = ft.frames
@@ -242,13 +244,26 @@ def extract_rows(
     return Extraction(rows=table, track=track, warnings=messages, turns=result.turns)
 
 
-def _speech(path: Path, turns: str | Path | None, duration_s: float, n_streams: int = 1):
+def _speech(path: Path, turns: str | Path | None, duration_s: float, n_streams: int = 1,
+            torch_whole: threading.Event | None = None):
     """Decode the audio track, read the user's turns or diarize: ``(n_samples, SpeechPrep, audio qc)``.
 
     ``n_samples`` is None without an audio track. Of several audio streams, the one with
     speech is used (:func:`cdr.features.audio_qc.pick_stream`); the audio qc row is
     :func:`cdr.features.audio_qc.audio_quality`'s.
+
+    The voice encoder (and with it torch) is loaded first, and ``torch_whole`` is set once it
+    is: scipy's and scikit-learn's array-API checks read ``torch.Tensor`` whenever ``torch`` is
+    in ``sys.modules``, so the other thread must not call them while torch is half-imported
+    (that raised "partially initialized module 'torch'" in a worker under load).
     """
+    try:
+        from .speakers.diarize import encoder
+
+        encoder()
+    finally:
+        if torch_whole is not None:
+            torch_whole.set()
     from .features import audio_qc
     from .features.speech import prepare_speech
 

@@ -287,3 +287,34 @@ def test_progress_shows_each_recordings_rate_on_a_terminal_only(tmp_path, arctic
         assert "cdr-extract" in lines
     else:
         assert lines == ""
+
+
+def test_the_speech_thread_has_torch_whole_before_the_tracking_thread_goes_on(tmp_path):
+    """The race seen under load: scipy's array-API check met a half-imported torch.
+
+    In a fresh process, the event that lets the tracking thread go on to the visual features
+    is set only once torch is whole (``torch.Tensor`` exists), with or without a turns file.
+    """
+    from cdr.resources import arctic_wav
+
+    rttm = tmp_path / "a.rttm"
+    rttm.write_text("SPEAKER a 1 0.5 2.0 <NA> <NA> patient <NA> <NA>\n")
+    probe = f"""
+import sys, threading
+from pathlib import Path
+from cdr.extract import _speech
+
+class Probe(threading.Event):
+    def set(self):
+        torch = sys.modules.get("torch")
+        print("whole" if torch is not None and hasattr(torch, "Tensor") else "not whole")
+        super().set()
+
+for turns in (None, {str(rttm)!r}):
+    event = Probe()
+    _speech(Path({str(arctic_wav())!r}), turns, float("nan"), 1, event)
+    assert event.is_set()
+"""
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["whole", "whole"], r.stdout
