@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
     ap.add_argument("--config", type=Path, default=CONFIG, help="cohort config (TOML)")
     ap.add_argument("--permutations", type=int, default=99, help="label permutations for the p-values")
+    ap.add_argument("--repeats", type=int, default=5,
+                    help="rebalanced draws per evaluation (default 5, to keep the demo short; cdr-train's "
+                    "default is 20)")
     ap.add_argument("--scn-epochs", type=int, default=6, help="epochs of the demo expression network")
     args = ap.parse_args(argv)
 
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             metrics = train(s.table_path, train_labels, model,
                             TrainOptions(ablation=True, permutations=args.permutations,
-                                         jobs=args.jobs,
+                                         repeats=args.repeats, jobs=args.jobs,
                                          dataset={"synthetic": True, "source": "cdr-demo"}))
         except CdrError as exc:
             print(f"cdr-demo: error: {exc}", file=sys.stderr)
