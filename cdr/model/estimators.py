@@ -144,11 +144,17 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
     def _fold_proba(self, X, y, groups, X_test) -> np.ndarray:
         """``clone(self).fit(X, y, groups).predict_proba(X_test)``, computed directly."""
         k = int(y.max()) + 1
-        Z, Zt = standardise(X, X_test)
-        gamma = 1.0 / X.shape[1] if self.gamma == "auto" else float(self.gamma)
-        K_all = np.exp(-gamma * sq_distances(Z, np.vstack([Z, Zt])))
-        K, Kt = K_all[:len(Z)], K_all[len(Z):]
+        K, Kt = _fold_kernels(X, X_test, self.gamma)
         return platt_svm(K, y, Kt, k, self.C, calibration_folds(y, groups, random_state=self.random_state))
+
+
+def _fold_kernels(X, X_test, gamma) -> tuple[np.ndarray, np.ndarray]:
+    """RBF kernels of a training fold ``(n, n)`` and of its test rows against it ``(m, n)``,
+    after standardising both with the fold's mean and SD."""
+    Z, Zt = standardise(X, X_test)
+    gamma = 1.0 / X.shape[1] if gamma == "auto" else float(gamma)
+    K_all = np.exp(-gamma * sq_distances(Z, np.vstack([Z, Zt])))
+    return K_all[:len(Z)], K_all[len(Z):]
 
 
 class OrdinalClassifier(ClassifierMixin, BaseEstimator):
@@ -185,10 +191,7 @@ class OrdinalClassifier(ClassifierMixin, BaseEstimator):
 
     def _fold_proba(self, X, y, groups, X_test) -> np.ndarray:
         k = int(y.max()) + 1
-        Z, Zt = standardise(X, X_test)
-        gamma = 1.0 / X.shape[1] if self.gamma == "auto" else float(self.gamma)
-        K_all = np.exp(-gamma * sq_distances(Z, np.vstack([Z, Zt])))
-        K, Kt = K_all[:len(Z)], K_all[len(Z):]
+        K, Kt = _fold_kernels(X, X_test, self.gamma)
         above = []
         for j in range(k - 1):
             yj = (y > j).astype(int)
