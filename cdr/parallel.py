@@ -30,8 +30,11 @@ def quiet_worker_restarts() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given",
                                 category=UserWarning)
-        warnings.filterwarnings("ignore", message=r"\d+ tasks which were still being processed by the workers "
-                                "have been cancelled", category=UserWarning)
+        # joblib words it "N tasks have been successfully executed but not used. Additionally, M tasks
+        # which were still being processed ... cancelled", or either half alone, as timing has it
+        warnings.filterwarnings("ignore", message=r".*\d+ tasks (which were still being processed by the "
+                                r"workers have been cancelled|have been successfully executed +but not used)",
+                                category=UserWarning)
         yield
 
 

@@ -318,3 +318,23 @@ for turns in (None, {str(rttm)!r}):
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["whole", "whole"], r.stdout
+
+
+@pytest.mark.parametrize("message", [
+    "4 tasks which were still being processed by the workers have been cancelled. You could benefit",
+    "3 tasks have been successfully executed  but not used. Additionally, 4 tasks which were still "
+    "being processed by the workers have been cancelled. You could benefit",
+    "3 tasks have been successfully executed  but not used. You could benefit",
+])
+def test_joblib_cancellation_is_hidden_in_every_wording(message):
+    """joblib words its cancellation warning by how far the tasks got, so a stop may raise any of these."""
+    import warnings
+
+    from cdr.parallel import quiet_worker_restarts
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_worker_restarts():
+            warnings.warn(message, UserWarning)
+            warnings.warn("an unrelated warning", UserWarning)
+    assert [str(w.message) for w in caught] == ["an unrelated warning"]
