@@ -84,7 +84,8 @@ def list_inputs(folder: str | os.PathLike) -> list[Recording]:
     return found
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def check_file(path: str | os.PathLike) -> Path:
+    """The checks on a recording's path that need no decoder; :class:`InputError` names what is wrong."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a recording; rename or move it out of the input folder")
@@ -96,6 +97,11 @@ def _open(path: Path) -> av.container.InputContainer:
         raise InputError(f"{path}: is not readable; check its permissions")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: is empty (0 bytes); copy the recording again")
+    return path
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    path = check_file(path)
     try:
         return av.open(str(path), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:

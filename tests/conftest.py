@@ -38,3 +38,13 @@ def cohort_around(row, group: str, folder, *, table: str = "features.parquet") -
     ids = pd.Index([f"v{i:02d}" for i in range(len(rows))], name="video_id")
     pd.DataFrame(rows, index=ids, columns=row.index).to_parquet(folder / table)
     pd.DataFrame({"video_id": ids, "cdr": cdr}).to_csv(folder / "labels.csv", index=False)
+
+
+@pytest.fixture
+def stand_ins(tmp_path, monkeypatch):
+    """Run in ``tmp_path``, where ``clip.mp4`` and ``interview.mp4`` exist (cdr-predict checks the
+    recording's path before it loads models); for tests whose extractor is replaced by a stand-in."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("clip.mp4", "interview.mp4"):
+        (tmp_path / name).write_bytes(b"stand-in; never decoded")
+    return tmp_path

@@ -118,9 +118,22 @@ def test_predict_refuses_a_model_on_columns_the_extractor_does_not_write(foreign
     line = one_line(captured.err, "cdr-predict")
     assert f"{foreign_model / 'model_cdr3.skops'}: 54 of its 54 features are not computed" in line
     assert "(pupil.f0, pupil.f1, pupil.f2, ...)" in line and "retrain it with cdr-train" in line
-    # Checked before extraction: the recording is not even opened.
-    assert predict.main([str(wav.parent / "never-written.mp4"), "--model", str(foreign_model)]) == 1
+    # Checked before extraction: a file that is no recording is not even opened.
+    not_media = wav.parent / "not-media.mp4"
+    not_media.write_text("not a video\n")
+    assert predict.main([str(not_media), "--model", str(foreign_model)]) == 1
     assert "features are not computed" in one_line(capsys.readouterr().err, "cdr-predict")
+
+
+def test_predict_checks_the_recordings_path_before_loading_models(foreign_model, tmp_path, capsys,
+                                                                  monkeypatch):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "cdr.model.inference", raising=False)
+    assert predict.main([str(tmp_path / "never-written.mp4"), "--model", str(foreign_model)]) == 1
+    line = one_line(capsys.readouterr().err, "cdr-predict")
+    assert f"{tmp_path / 'never-written.mp4'}: does not exist" in line
+    assert "cdr.model.inference" not in sys.modules  # answered before the model library loaded
 
 
 # ---------------------------------------------------------------- cdr-train

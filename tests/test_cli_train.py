@@ -18,6 +18,8 @@ from cdr.model import store as modelio
 from cdr.model.inference import quality_problem
 from cdr.model.tasks import feature_columns
 
+pytestmark = pytest.mark.usefixtures("stand_ins")  # cdr-predict checks that its recording exists
+
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):

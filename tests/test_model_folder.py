@@ -20,6 +20,8 @@ from cdr.errors import ModelFileError
 from cdr.model import store
 from cdr.model.inference import Predictor
 
+pytestmark = pytest.mark.usefixtures("stand_ins")  # cdr-predict checks that its recording exists
+
 FAST = ["--permutations", "0", "--repeats", "1", "--jobs", "1"]
 
 

@@ -13,6 +13,8 @@ import pytest
 from cdr.cli import predict, train
 from cdr.extract import feature_names
 
+pytestmark = pytest.mark.usefixtures("stand_ins")  # cdr-predict checks that its recording exists
+
 
 @pytest.fixture(scope="module")
 def speech_12s(tmp_path_factory, arctic_audio) -> Path:

@@ -355,3 +355,38 @@ def test_voicing_tells_periodic_from_noise():
     assert voice.voiced_frames(buzz, SR, frames).all()
     assert voice.voiced_frames(hiss, SR, frames).mean() < 0.05
     assert voice.voiced_frames(buzz, SR).size == voice.voice_activity(buzz.astype(np.float32), SR).active.size
+
+
+def test_long_stretches_are_measured_in_equal_pieces_of_at_most_a_minute(arctic_audio):
+    cut = gemaps.split_long(np.array([[0.0, 150.0], [200.0, 260.0], [300.0, 300.7]]))
+    np.testing.assert_allclose(cut, [[0, 50], [50, 100], [100, 150], [200, 260], [300, 300.7]])
+    y, sr = arctic_audio
+    y = np.resize(np.r_[y, np.zeros(sr // 2, np.float32)], 150 * sr)
+    whole = gemaps.gemaps_over_segments(y, sr, np.array([[0.0, 150.0]]))
+    pieces = gemaps.gemaps_over_segments(y, sr, np.array([[0.0, 50.0], [50.0, 100.0], [100.0, 150.0]]))
+    pd.testing.assert_series_equal(whole, pieces)
+
+
+GEMAPS_PEAK = """
+import resource, sys
+import numpy as np
+from cdr.features import gemaps
+from cdr.resources import arctic_wav
+import soundfile as sf
+y, sr = sf.read(arctic_wav(), dtype="float32")
+y = np.resize(np.r_[y, np.zeros(sr // 2, np.float32)], int(float(sys.argv[1]) * 60 * sr))
+y += 0.003 * np.random.default_rng(0).standard_normal(y.size, dtype=np.float32)
+gemaps.gemaps_over_segments(y[:sr * 5], sr, np.array([[0.0, 5.0]]))  # openSMILE loaded
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+gemaps.gemaps_over_segments(y, sr, np.array([[0.0, y.size / sr]]))
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+
+
+def test_gemaps_of_a_long_monologue_takes_the_memory_of_one_piece():
+    """openSMILE holds ~25 MB per minute of its input; 8 minutes in one piece would add ~200 MB."""
+    import subprocess
+
+    grown = float(subprocess.run([sys.executable, "-c", GEMAPS_PEAK, "8"], check=True, capture_output=True,
+                                 text=True).stdout.split()[-1])
+    assert grown < 80, f"peak grew by {grown:.0f} MB for 8 minutes of speech"

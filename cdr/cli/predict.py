@@ -48,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cdr-predict: error: {args.model}: not found; pass the folder written by cdr-train", file=sys.stderr)
         return 1
     from cdr.errors import CdrError
+    from cdr.io import check_file
+
+    try:  # the recording's path too, before the models load: a missing file answers at once
+        check_file(args.recording)
+    except CdrError as exc:
+        print(f"cdr-predict: error: {exc}", file=sys.stderr)
+        return 1
     from cdr.model.inference import Predictor, extraction_mismatch, quality_problem
 
     try:

@@ -95,6 +95,21 @@ def gemaps_features(y: np.ndarray, sr: int, *, source: str = "audio") -> pd.Seri
 
 #: Shortest segment (seconds) given to openSMILE on its own.
 MIN_SEGMENT_S = 0.5
+#: Longest piece (seconds) given to openSMILE at once. openSMILE keeps every low-level frame of
+#: its input for the functionals, about 25 MB a minute, so a longer stretch is cut into equal
+#: pieces of at most this length (combined by duration like separate stretches), and the memory
+#: of an hour-long monologue stays that of one piece.
+MAX_SEGMENT_S = 60.0
+
+
+def split_long(segments: np.ndarray, longest: float = MAX_SEGMENT_S) -> np.ndarray:
+    """``[start_s, end_s]`` rows, each longer than ``longest`` cut into equal pieces no longer than it."""
+    out = []
+    for s, e in np.asarray(segments, dtype=float).reshape(-1, 2):
+        k = max(1, int(np.ceil((e - s) / longest - 1e-9)))
+        edges = np.linspace(s, e, k + 1)
+        out.extend(zip(edges[:-1], edges[1:]))
+    return np.asarray(out, dtype=float).reshape(-1, 2)
 
 
 def gemaps_over_segments(y: np.ndarray, sr: int, segments: np.ndarray, *, source: str = "audio") -> pd.Series:
@@ -105,7 +120,9 @@ def gemaps_over_segments(y: np.ndarray, sr: int, segments: np.ndarray, *, source
     a segment without a voiced frame, are left out of the mean). Segments are never
     joined into one signal, so the joins between turns create no fake pause, pitch
     jump or loudness step. The price: a spread functional (``stddevNorm``, percentile
-    ranges) describes the variation inside segments, not between them.
+    ranges) describes the variation inside segments, not between them. A segment longer
+    than :data:`MAX_SEGMENT_S` is measured as equal pieces of at most that length
+    (:func:`split_long`), which bounds openSMILE's memory.
 
     Parameters
     ----------
@@ -124,7 +141,7 @@ def gemaps_over_segments(y: np.ndarray, sr: int, segments: np.ndarray, *, source
         Indexed by :data:`NAMES`; all NaN, with a warning, when no segment is long enough.
     """
     segments = np.asarray(segments, dtype=float).reshape(-1, 2)
-    keep = segments[(segments[:, 1] - segments[:, 0]) >= MIN_SEGMENT_S]
+    keep = split_long(segments[(segments[:, 1] - segments[:, 0]) >= MIN_SEGMENT_S])
     if len(keep) == 0:
         warnings.warn(f"{source}: no speech stretch of {MIN_SEGMENT_S} s or more; eGeMAPS functionals are NaN",
                       stacklevel=2)
