@@ -65,3 +65,24 @@ def test_the_speech_frames_of_a_long_recording_take_bounded_memory(monkeypatch):
         tracemalloc.stop()
     assert act.status == "ok" and feats.shape == (3, 13, n_centred_frames(n, 160))
     assert peak < 2.5 * y.nbytes, f"peak {peak / 2**20:.0f} MiB for a {y.nbytes / 2**20:.0f} MiB signal"
+
+
+def test_voicing_of_every_frame_takes_memory_that_does_not_grow_with_the_length():
+    """The voicing autocorrelation reads frames in blocks, with no padded copy of the signal."""
+    import tracemalloc
+
+    from cdr.features import voice
+
+    sr = 16_000
+    rng = np.random.default_rng(1)
+    peaks = {}
+    for minutes in (2, 8):
+        y = rng.normal(0, 0.1, minutes * 60 * sr).astype(np.float32)
+        tracemalloc.start()
+        try:
+            voice.voiced_frames(y, sr)
+            peaks[minutes] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    grown = peaks[8] - peaks[2]
+    assert grown < 0.25 * 8 * 60 * sr * 4, f"{grown / 2**20:.0f} MiB more for 8 minutes than for 2"

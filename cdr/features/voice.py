@@ -209,14 +209,14 @@ def voiced_frames(
     window = get_window("hann", win)
     w_acf = np.fft.irfft(np.abs(np.fft.rfft(window, n=n_fft)) ** 2, n=n_fft)
     lo, hi = int(sr / 500), min(int(sr / 70), win // 2)
-    padded = np.pad(np.asarray(y), (win // 2, win // 2 + 1))  # widened to float64 a block at a time below
+    y = np.asarray(y)  # zero outside, as if padded by win // 2 (no padded copy of a long recording)
     out = np.zeros(frames.size, bool)
-    for c in range(0, frames.size, 4096):  # bounded memory on long recordings
-        starts = frames[c : c + 4096] * hop
-        seg = padded[np.minimum(starts[:, None] + np.arange(win), padded.size - 1)].astype(np.float64) * window
+    for c in range(0, frames.size, 1024):  # bounded memory on long recordings (~100 MB a block)
+        at = frames[c : c + 1024, None] * hop - win // 2 + np.arange(win)
+        seg = np.where((at >= 0) & (at < y.size), y[np.clip(at, 0, max(y.size - 1, 0))], 0.0) * window
         acf = np.fft.irfft(np.abs(np.fft.rfft(seg, n=n_fft, axis=1)) ** 2, n=n_fft, axis=1)
         norm = acf[:, lo:hi] / np.maximum(acf[:, :1], 1e-20) / (w_acf[lo:hi] / w_acf[0])
-        out[c : c + 4096] = norm.max(axis=1) > threshold
+        out[c : c + 1024] = norm.max(axis=1) > threshold
     return out
 
 
