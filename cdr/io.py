@@ -346,8 +346,9 @@ def read_audio(path: str | os.PathLike, *, sr: int = AUDIO_RATE, stream: int = 0
                     stream=stream, n_streams=len(container.streams.audio))
         # Resample each channel, then average them: FFmpeg's own downmix scales by 1/sqrt(2).
         resampler = None
-        chunks: list[np.ndarray] = []
         limit = int(max_s * sr) if max_s is not None else None
+        known_s = (container.duration / 1e6) if container.duration else None
+        samples = _Samples(limit + sr if limit is not None else int(known_s * sr) + sr if known_s else 0)
         n = 0
         try:
             for frame in container.decode(audio):
@@ -355,19 +356,43 @@ def read_audio(path: str | os.PathLike, *, sr: int = AUDIO_RATE, stream: int = 0
                     resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=sr)
                 meter.native(frame.to_ndarray(), frame.format.name)
                 for out in resampler.resample(frame):
-                    chunks.extend(meter.downmix(out.to_ndarray()))
+                    samples.extend(meter.downmix(out.to_ndarray()))
                 n += frame.samples * sr // max(frame.sample_rate, 1)
                 if limit is not None and n >= limit:
                     break
         except av.error.FFmpegError:
-            chunks.extend(meter.flush())
-            if not chunks:
+            samples.extend(meter.flush())
+            if not samples.n:
                 raise InputError(f"{path}: audio could not be decoded; re-encode it") from None
         if resampler is not None:
             for out in resampler.resample(None):
-                chunks.extend(meter.downmix(out.to_ndarray()))
-        chunks.extend(meter.flush())
-    if not chunks:
-        return np.zeros(0, dtype=np.float32)
-    y = np.concatenate(chunks).astype(np.float32, copy=False)
+                samples.extend(meter.downmix(out.to_ndarray()))
+        samples.extend(meter.flush())
+    y = samples.result()
     return y[:limit] if limit is not None else y
+
+
+class _Samples:
+    """Mono float32 samples gathered into one buffer sized from the container's duration.
+
+    A list of chunks joined at the end would hold the signal twice (0.9 GB at the peak for an
+    hour at 16 kHz); the buffer grows by half when the duration was short of the truth.
+    """
+
+    def __init__(self, expected: int) -> None:
+        self.buf = np.empty(max(int(expected), 0), np.float32)
+        self.n = 0
+
+    def extend(self, chunks: list[np.ndarray]) -> None:
+        for c in chunks:
+            if self.n + c.size > self.buf.size:
+                grown = np.empty(max(self.n + c.size, int(self.buf.size * 1.5) + 16_000), np.float32)
+                grown[: self.n] = self.buf[: self.n]
+                self.buf = grown
+            self.buf[self.n : self.n + c.size] = c
+            self.n += c.size
+
+    def result(self) -> np.ndarray:
+        if self.n < 0.9 * self.buf.size:  # a duration far above the truth: give the spare memory back
+            return self.buf[: self.n].copy()
+        return self.buf[: self.n]

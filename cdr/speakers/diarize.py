@@ -89,14 +89,17 @@ def window_embeddings(y: np.ndarray, activity: Activity) -> tuple[np.ndarray, np
         L2-normalised embeddings.
     """
     enc = encoder()  # imports resemblyzer quietly
-    from resemblyzer.audio import normalize_volume
 
     hop = int(round(activity.hop_s * RATE))
-    y = normalize_volume(np.asarray(y, np.float32), -30, increase_only=False)
+    y = np.asarray(y, np.float32)
+    # resemblyzer's normalize_volume(y, -30): one gain for the whole recording, applied here to
+    # each region (its own version squares a copy of the signal: +0.5 GB for an hour).
+    rms = np.sqrt(np.dot(y, y) / max(y.size, 1)) if y.size else 0.0
+    gain = 10.0 ** ((-30.0 - 20.0 * np.log10(max(rms, 1e-12))) / 20.0)
     starts, ends, values = _runs(activity.active)
     centres, region, emb = [], [], []
     for r, (s, e) in enumerate((s, e) for s, e, v in zip(starts, ends, values) if v):
-        wav = y[s * hop : e * hop]
+        wav = y[s * hop : e * hop] * np.float32(gain)
         if wav.size < int(0.2 * RATE):
             continue
         _, partials, slices = enc.embed_utterance(wav, return_partials=True, rate=1.0 / HOP_S,
