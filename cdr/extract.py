@@ -14,12 +14,16 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from . import io
 from .errors import CdrError, InputError, NoAudioError
+
+if TYPE_CHECKING:
+    from .tracking import Tracking
 
 AUGMENTATIONS = ("flip",)
 
@@ -113,6 +117,7 @@ def extract_rows(
     crop_rate: float = 2.0,
     face: str = "auto",
     turns: str | Path | None = None,
+    tracking: "Tracking | None" = None,
 ) -> Extraction:
     """Extract every feature group of one recording.
 
@@ -135,24 +140,43 @@ def extract_rows(
         The user's RTTM turns file for this recording (speakers ``patient`` and
         ``interviewer``); it replaces the automatic turns. A bad file fails the
         recording (stage ``turns``) rather than being silently replaced by diarization.
+    tracking : Tracking, optional
+        The face track of ``path``, already under way in a process of its own
+        (:func:`cdr.tracking.start_tracking`, with the same ``width``, ``stride``, ``face`` and crop rate);
+        it replaces the tracking done here, and is ended if it is not used.
 
     Raises
     ------
     RecordingError
         The recording cannot be used at all; the message names the file and what to do.
     """
+    path = Path(path)
+    video_id = video_id or path.stem
+    try:
+        bad = [a for a in augment if a not in AUGMENTATIONS]
+        if bad:
+            raise RecordingError("options", f"augment={bad} is unknown; use one of {AUGMENTATIONS}")
+        from .face.select import FACE_CHOICES
+
+        if face not in FACE_CHOICES:
+            raise RecordingError("options", f"face={face!r} is unknown; use one of {', '.join(FACE_CHOICES)}")
+        if tracking is not None and tracking.options != dict(width=width, stride=stride,
+                                                              crop_rate=crop_rate if scn else 0, face=face):
+            tracking.close()  # started with other options: track here instead
+            tracking = None
+        return _extract_rows(path, video_id, scn=scn, device=device, augment=augment, width=width, stride=stride,
+                             crop_rate=crop_rate, face=face, turns=turns, tracking=tracking)
+    finally:
+        if tracking is not None:
+            tracking.close()
+
+
+def _extract_rows(path: Path, video_id: str, *, scn, device, augment, width, stride, crop_rate, face, turns,
+                  tracking) -> Extraction:
+    """:func:`extract_rows` once its options are checked."""
     from .features import audio_qc
     from .features.augment import flip_track, flipped_id
 
-    path = Path(path)
-    video_id = video_id or path.stem
-    bad = [a for a in augment if a not in AUGMENTATIONS]
-    if bad:
-        raise RecordingError("options", f"augment={bad} is unknown; use one of {AUGMENTATIONS}")
-    from .face.select import FACE_CHOICES
-
-    if face not in FACE_CHOICES:
-        raise RecordingError("options", f"face={face!r} is unknown; use one of {', '.join(FACE_CHOICES)}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -165,19 +189,32 @@ def extract_rows(
             raise RecordingError("open", f"{path}: is a still image ({info.codec}), not a recording; "
                                  "use a video or audio recording")
 
-        if info.has_video:
+        if info.has_video and tracking is None:
             from .face.track import track_video  # first: the first frame waits on no other import
         # The speech groups need no frame: they run beside the tracking, in a thread (FaceMesh,
         # FFmpeg and openSMILE release the GIL), and are joined before the row is built.
         torch_whole = threading.Event()  # set by the speech thread once torch is imported (see _speech)
-        speech_job = _background(_speech, path, turns, info.duration_s, info.audio_streams, torch_whole)
+        # With the face tracked in another process, this one has a core to spare: the speech thread
+        # measures every speaker, and the face's choice of the patient is then only a look-up.
+        speech_job = _background(_speech, path, turns, info.duration_s, info.audio_streams, torch_whole,
+                                 tracking is not None)
         track = None
         visual = expr = None
         flipped_visual = flipped_expr = None
         try:
             if info.has_video:
                 try:
-                    ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0, face=face)
+                    ft = None
+                    if tracking is not None:
+                        ft, notes = tracking.result()
+                        speech_job.exception()  # joined first: its recorded warnings never meet these
+                        for note in notes:
+                            warnings.warn(note, stacklevel=2)
+                    if ft is None:
+                        from .face.track import track_video
+
+                        ft = track_video(path, width=width, stride=stride, crop_rate=crop_rate if scn else 0,
+                                         face=face)
                 except CdrError as exc:
                     raise RecordingError("decode", str(exc)) from exc
                 torch_whole.wait()
@@ -245,7 +282,7 @@ def extract_rows(
 
 
 def _speech(path: Path, turns: str | Path | None, duration_s: float, n_streams: int = 1,
-            torch_whole: threading.Event | None = None):
+            torch_whole: threading.Event | None = None, every_speaker: bool = False):
     """Decode the audio track, read the user's turns or diarize: ``(n_samples, SpeechPrep, audio qc)``.
 
     ``n_samples`` is None without an audio track. Of several audio streams, the one with
@@ -256,6 +293,8 @@ def _speech(path: Path, turns: str | Path | None, duration_s: float, n_streams: 
     is: scipy's and scikit-learn's array-API checks read ``torch.Tensor`` whenever ``torch`` is
     in ``sys.modules``, so the other thread must not call them while torch is half-imported
     (that raised "partially initialized module 'torch'" in a worker under load).
+    ``every_speaker``: measure each speaker as the patient now
+    (:func:`cdr.features.speech.measure_every_speaker`).
     """
     try:
         from .speakers.diarize import encoder
@@ -291,7 +330,12 @@ def _speech(path: Path, turns: str | Path | None, duration_s: float, n_streams: 
         if not (user_turns["speaker"] == "patient").any():
             raise RecordingError("turns", f"{turns}: names no 'patient' segment; add the patient's turns")
     audio = audio_qc.audio_quality(y, io.AUDIO_RATE, meter, source=str(path))
-    return (None if y is None else len(y)), prepare_speech(y, io.AUDIO_RATE, source=str(path), turns=user_turns), audio
+    prep = prepare_speech(y, io.AUDIO_RATE, source=str(path), turns=user_turns)
+    if every_speaker:
+        from .features.speech import measure_every_speaker
+
+        measure_every_speaker(prep)
+    return (None if y is None else len(y)), prep, audio
 
 
 def _background(fn, *args) -> Future:
@@ -310,13 +354,14 @@ def _background(fn, *args) -> Future:
 
 def extract_recording(path: str | Path, video_id: str | None = None, *, scn: str | None = None,
                       device: str = "auto", width: int | None = None,
-                      stride: int = 1, face: str = "auto") -> pd.Series:
+                      stride: int = 1, face: str = "auto", tracking: "Tracking | None" = None) -> pd.Series:
     """The feature row of one recording (no augmentation), as ``cdr-extract`` computes it.
 
-    What could not be measured is in ``row.attrs["warnings"]`` (list of str).
+    What could not be measured is in ``row.attrs["warnings"]`` (list of str). ``tracking``:
+    see :func:`extract_rows`.
     """
     ex = extract_rows(path, video_id, scn=scn, device=device, width=width, stride=stride,
-                      face=face)
+                      face=face, tracking=tracking)
     row = ex.rows.iloc[0].copy()
     row.attrs["warnings"] = list(ex.warnings)
     return row

@@ -21,3 +21,10 @@ def extraction_options(*, scn: str | None, width: int | None, stride: int,
         scn_sha = hashlib.sha256(model.read_bytes()).hexdigest() if model.exists() else str(scn)
     return {"cdr_version": __version__, "width": width, "stride": stride, "face": face,
             "scn_sha256": scn_sha}
+
+
+def predict_options(trained: dict | None, scn: str | None) -> dict:
+    """:func:`extraction_options` for cdr-predict: ``width``, ``stride`` and ``face`` as the model was trained."""
+    trained = trained or {}
+    return extraction_options(scn=scn, width=trained.get("width"), stride=trained.get("stride") or 1,
+                              face=trained.get("face") or "auto")

@@ -60,6 +60,16 @@ def local_workers() -> Iterator[None]:
         yield
 
 
+def one_worker():
+    """A fresh loky pool of one process that ignores Ctrl-C, for one command's side task.
+
+    ``shutdown(wait=False, kill_workers=True)`` ends it at once, whatever it is doing.
+    """
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=1, initializer=ignore_interrupts)
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGINT (Ctrl-C) or SIGTERM reached a command; ``signum`` says which."""
 

@@ -188,7 +188,7 @@ def _fake_extractor(monkeypatch, row, seen):
 
     module = types.ModuleType("cdr.extract")
 
-    def extract_recording(path, video_id=None, *, scn=None, width=None, stride=1, face="auto"):
+    def extract_recording(path, video_id=None, *, scn=None, width=None, stride=1, face="auto", tracking=None):
         seen.update(width=width, stride=stride, face=face)
         return row.copy()
 

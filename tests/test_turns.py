@@ -212,6 +212,13 @@ def test_mouth_picks_the_patient_who_speaks_less(tmp_path):
     assert row["qc.patient_attribution"] == 1
     assert abs(row["turns.patient_share"] - share) <= 0.12
     assert ex.track["mouth_open"].max() - ex.track["mouth_open"].min() > 0.1  # the jaw opened and closed
+    # cdr-predict's way: the face tracked in a process of its own, every speaker measured
+    # beforehand, the mouth's choice then looked up: the same row and the same warnings.
+    from cdr.tracking import start_tracking
+
+    apart = extract_rows(path, "interview", tracking=start_tracking(path))
+    pd.testing.assert_frame_equal(apart.rows, ex.rows)
+    assert apart.warnings == ex.warnings
 
 
 def _with_questions(answers, q, fps):

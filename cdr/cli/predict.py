@@ -12,10 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
 from cdr.cli import describe
+from cdr.errors import CdrError
+from cdr.options import predict_options
 
 EXIT_QC = 2
 MIN_DURATION_S = 10.0  # as cdr.model.inference.MIN_DURATION_S
@@ -47,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.model).is_dir():  # before the model library's imports: a wrong path answers at once
         print(f"cdr-predict: error: {args.model}: not found; pass the folder written by cdr-train", file=sys.stderr)
         return 1
-    from cdr.errors import CdrError
     from cdr.io import check_file
 
     try:  # the recording's path too, before the models load: a missing file answers at once
@@ -55,17 +57,29 @@ def main(argv: list[str] | None = None) -> int:
     except CdrError as exc:
         print(f"cdr-predict: error: {exc}", file=sys.stderr)
         return 1
+    from cdr.model.store import peek_extraction
+    from cdr.tracking import start_tracking
+
+    # The face is tracked in a process of its own from now on, while the models load and the
+    # audio is decoded here; the folder and the features are still checked before any result.
+    early = predict_options(peek_extraction(args.model), args.scn)
+    tracking = start_tracking(args.recording, width=early["width"], stride=early["stride"],
+                              crop_rate=2.0 if args.scn else 0.0, face=early["face"])
+    os.nice(5)  # the tracking is the critical path: what this process does meanwhile yields to it
+    try:
+        return _predict(args, tracking)
+    finally:
+        tracking.close()
+
+
+def _predict(args, tracking) -> int:
     from cdr.model.inference import Predictor, extraction_mismatch, quality_problem
 
     try:
         predictor = Predictor.from_folder(args.model)
-        trained = predictor.extraction or {}
         from cdr.extract import extract_recording, feature_names
-        from cdr.options import extraction_options
 
-        given = extraction_options(scn=args.scn, width=trained.get("width"),
-                                   stride=trained.get("stride") or 1,
-                                   face=trained.get("face") or "auto")
+        given = predict_options(predictor.extraction, args.scn)
         mismatch = extraction_mismatch(predictor.extraction, given)
         if mismatch:
             raise CdrError(f"{args.model}: {mismatch}; " + (
@@ -79,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor.check_features(feature_names(scn=args.scn), args.model, args.scn)
         row = extract_recording(Path(args.recording), video_id=None, scn=args.scn,
                                 width=given["width"], stride=given["stride"],
-                                face=given["face"])
+                                face=given["face"], tracking=tracking)
     except CdrError as exc:
         print(f"cdr-predict: error: {exc}", file=sys.stderr)
         return 1

@@ -29,7 +29,6 @@ import re
 import sys
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -41,6 +40,7 @@ import pandas as pd  # noqa: E402
 
 from .. import io  # noqa: E402
 from ..errors import ParameterError  # noqa: E402
+from . import FaceTrack  # noqa: E402,F401 - defined without mediapipe, to unpickle anywhere
 from .align import APPEARANCE_SIZE, alignment_matrix, appearance_distance, appearance_histogram  # noqa: E402
 from .pose import head_pose_and_gaze  # noqa: E402
 from .select import AUTO_SCAN_S, FACE_CHOICES, follow_faces, most_present, pick  # noqa: E402
@@ -81,38 +81,6 @@ DETECT_SIZE = 384
 CROP_SIZE = 256
 #: Crop side as a multiple of the face's landmark extent.
 CROP_MARGIN = 1.7
-
-
-@dataclass
-class FaceTrack:
-    """A video's face track.
-
-    Attributes
-    ----------
-    frames : pd.DataFrame
-        One row per decoded frame, columns :data:`TRACK_COLUMNS` (see the contract).
-    crops : np.ndarray [shape=(n, size, size, 3), dtype=uint8]
-        Aligned face crops sampled at ``crop_rate`` per second, for expression features.
-    crop_times : np.ndarray [shape=(n,)]
-        Seconds of each crop.
-    n_faces_max, face_switches : int
-        For ``qc.n_faces_max`` and ``qc.face_switches``.
-    """
-
-    frames: pd.DataFrame
-    crops: np.ndarray = field(default_factory=lambda: np.zeros((0, 112, 112, 3), np.uint8))
-    crop_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    #: Most faces the detector found in one frame.
-    n_faces_max: int = 0
-    #: Times the tracked face came back more than one face size away from where it was last.
-    face_switches: int = 0
-    #: Set when ``auto`` found, after its first seconds, that another face is the patient's
-    #: (a position as fractions of width and height); :func:`track_video` then tracks again.
-    retarget: tuple[float, float] | None = None
-
-    def __iter__(self):
-        """Unpack as ``frames, crops, crop_times``."""
-        return iter((self.frames, self.crops, self.crop_times))
 
 
 def eye_measures(lm: np.ndarray) -> np.ndarray:

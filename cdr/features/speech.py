@@ -32,7 +32,7 @@ durations of a recording without a pause).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -173,6 +173,9 @@ class SpeechPrep:
     activity: voice.Activity | None = None
     turns: pd.DataFrame | None = None
     user_turns: bool = False
+    #: Automatic speaker label -> (values, warnings) measured with that speaker as the patient,
+    #: ahead of the face track (:func:`measure_every_speaker`).
+    measured: dict = field(default_factory=dict)
 
 
 def prepare_speech(y: np.ndarray | None, sr: int, *, source: str = "audio",
@@ -217,15 +220,55 @@ def prepare_speech(y: np.ndarray | None, sr: int, *, source: str = "audio",
 
 def finish_speech(prep: SpeechPrep, track: pd.DataFrame | None = None) -> SpeechResult:
     """Name the patient (by the track's mouth, or speech time) and measure their speech."""
-    from ..speakers.patient import BY_USER, attribute, speaker_masks
+    from ..speakers.patient import BY_USER, attribute
 
-    out, source, y16, activity = prep.out.copy(), prep.source, prep.y16, prep.activity
     if prep.turns is None:
-        return SpeechResult(out)
+        return SpeechResult(prep.out.copy())
     if prep.user_turns:
         named, method = prep.turns, BY_USER
     else:
-        named, method = attribute(prep.turns, track, source=source)
+        named, method = attribute(prep.turns, track, source=prep.source)
+    patient = _patient_label(prep.turns, named) if prep.measured else None
+    if patient in prep.measured:
+        out, notes = prep.measured[patient]
+        out = out.copy()
+        for note in notes:
+            warnings.warn(note, stacklevel=2)
+    else:
+        out = _measure(prep, named)
+    out["qc.patient_attribution"] = float(method)
+    return SpeechResult(out, named)
+
+
+def measure_every_speaker(prep: SpeechPrep) -> None:
+    """Measure each automatic speaker as if they were the patient, before the face names one.
+
+    For a caller with a core to spare while the face is tracked elsewhere
+    (:mod:`cdr.tracking`): :func:`finish_speech` then only picks. Each speaker's warnings
+    are kept with their values and given only for the one named the patient.
+    """
+    from ..speakers.patient import name_speakers
+
+    if prep.turns is None or prep.user_turns or prep.measured:
+        return
+    for label in sorted(prep.turns["speaker"].astype(str).unique()):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            values = _measure(prep, name_speakers(prep.turns, label))
+        prep.measured[label] = (values, [str(w.message) for w in caught])
+
+
+def _patient_label(turns: pd.DataFrame, named: pd.DataFrame) -> str | None:
+    """The automatic label of the speaker that ``named`` calls the patient."""
+    labels = turns["speaker"].astype(str).to_numpy()[(named["speaker"] == "patient").to_numpy()]
+    return str(labels[0]) if labels.size else None
+
+
+def _measure(prep: SpeechPrep, named: pd.DataFrame) -> pd.Series:
+    """The speech groups of the speaker that ``named`` calls the patient."""
+    from ..speakers.patient import speaker_masks
+
+    out, source, y16, activity = prep.out.copy(), prep.source, prep.y16, prep.activity
     n = activity.active.size
     masks = speaker_masks(named, n, activity.hop_s)
     patient = masks.get("patient", np.zeros(n, bool))
@@ -237,16 +280,15 @@ def finish_speech(prep: SpeechPrep, track: pd.DataFrame | None = None) -> Speech
     own = activity.active & patient & ~others
     out["qc.n_speakers"] = float(len(masks))
     out["qc.patient_speech_s"] = float(own.sum() * activity.hop_s)
-    out["qc.patient_attribution"] = float(method)
     out[turns_group.NAMES] = turns_group.turns_features(named, source=source)
     if not own.any():
         warnings.warn(f"{source}: no speech of the patient's own; mfcc, gemaps and voice features are NaN",
-                      stacklevel=2)
-        return SpeechResult(out, named)
+                      stacklevel=3)
+        return out
     out[mfcc.NAMES] = mfcc.mfcc_features(y16, RATE, active=own, within=within, source=source)
     out[gemaps.NAMES] = gemaps.gemaps_over_segments(y16, RATE, _mask_runs(within, activity.hop_s), source=source)
     out[voice.NAMES] = voice.voice_features(y16, RATE, activity, source=source, within=within)
-    return SpeechResult(out, named)
+    return out
 
 
 def _turn_span(turns: pd.DataFrame, n: int, hop_s: float) -> np.ndarray:

@@ -36,7 +36,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import skops.io as sio
 import numpy as np
 
 from cdr.errors import ModelFileError
@@ -128,6 +127,8 @@ def save_model(model, model_dir: str | Path, task: str, card: dict,
     skops_path.parent.mkdir(parents=True, exist_ok=True)
     inner = dict(card, format=CARD_FORMAT, task=task, versions=versions())
     inner = json.loads(json.dumps(inner))  # exactly what the JSON card will hold
+    import skops.io as sio  # here, not at import: cdr-predict reads cards before the models load
+
     data = sio.dumps({"model": model, "card": inner,
                       "background": np.empty((0, 0)) if background is None else background})
     _write_atomic(skops_path, data)
@@ -199,6 +200,8 @@ def load_model(model_dir: str | Path, task: str) -> tuple[object, dict, np.ndarr
         See the module docstring; nothing from the file is instantiated before
         every check has passed.
     """
+    import skops.io as sio
+
     skops_path, card_path = model_paths(model_dir, task)
     card = read_card(model_dir, task)
     data = skops_path.read_bytes()
@@ -238,6 +241,21 @@ def write_manifest(model_dir: str | Path, run_id: str, tasks: list[str]) -> Path
     path = d / MANIFEST
     _write_atomic(path, (json.dumps(body, indent=2) + "\n").encode())
     return path
+
+
+def peek_extraction(model_dir: str | Path) -> dict | None:
+    """The extraction options on the folder's first card, read without any check (None if unreadable).
+
+    For work that may start early; :func:`check_folder` and :func:`load_model` decide later
+    whether the folder is usable, and the options must then be read again from the checked card.
+    """
+    try:
+        d = Path(model_dir)
+        task = json.loads((d / MANIFEST).read_text(encoding="utf-8"))["tasks"][0]
+        options = json.loads((d / f"model_{task}.json").read_text(encoding="utf-8")).get("extraction")
+    except Exception:  # noqa: BLE001 - any fault is for check_folder to name
+        return None
+    return options if isinstance(options, dict) else None
 
 
 def check_folder(model_dir: str | Path) -> dict:

@@ -109,7 +109,13 @@ def attribute(turns: pd.DataFrame, track: pd.DataFrame | None = None, *,
             warnings.warn(f"{source}: the patient cannot be told apart ({why}; the two main speakers have "
                           f"{speech.iloc[0]:.0f} s and {speech.iloc[1]:.0f} s of speech); taking the one with "
                           "more speech, give a --turns file to decide", stacklevel=2)
+    return name_speakers(turns, patient), method
+
+
+def name_speakers(turns: pd.DataFrame, patient: str) -> pd.DataFrame:
+    """``turns`` with ``patient`` named ``patient`` and the others ``interviewer``, ``other1``, ... by speech time."""
+    speech = (turns["end_s"] - turns["start_s"]).groupby(turns["speaker"]).sum().sort_values(ascending=False)
     others = [str(s) for s in speech.index if str(s) != patient]
     names = {patient: "patient", **{s: ("interviewer" if i == 0 else f"other{i}") for i, s in enumerate(others)}}
     named = turns.assign(speaker=turns["speaker"].astype(str).map(names))
-    return named[TURN_COLUMNS].reset_index(drop=True), method
+    return named[TURN_COLUMNS].reset_index(drop=True)
