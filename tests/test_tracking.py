@@ -1,0 +1,58 @@
+"""The face tracked in a process of its own (cdr.tracking), as cdr-predict does it."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+
+from cdr.extract import extract_rows
+from cdr.face.track import track_video
+from cdr.synth.video import render_face_video
+from cdr.tracking import start_tracking
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tracking") / "clip.mp4"
+    t = np.arange(50) / 25
+    render_face_video(path, pd.DataFrame({"yaw": 15 * np.sin(2 * np.pi * 0.5 * t)}), fps=25,
+                      frame_size=(320, 240), threads=1)
+    return path
+
+
+def _workers() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True)
+            if "LokyProcess" in " ".join(p.cmdline())]
+
+
+def test_the_track_made_apart_equals_the_track_made_here(clip):
+    ft, notes = start_tracking(clip).result()
+    pd.testing.assert_frame_equal(ft.frames, track_video(clip, crop_rate=0).frames)
+    assert notes == [] and not _workers()  # the result ends its process
+
+
+def test_closing_a_tracking_ends_its_process_at_once(clip):
+    tracking = start_tracking(clip)
+    tracking.close()
+    deadline = time.monotonic() + 30
+    while _workers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _workers()
+
+
+def test_a_tracking_started_with_other_options_is_not_used(clip):
+    ex = extract_rows(clip, "clip", tracking=start_tracking(clip, stride=2))
+    assert len(ex.track) == 50  # tracked here at stride 1, as asked
+    assert not _workers()
+
+
+def test_a_file_without_video_gives_no_track(tmp_path, arctic_audio):
+    import soundfile as sf
+
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, arctic_audio[0], arctic_audio[1])
+    assert start_tracking(wav).result() == (None, [])
