@@ -60,9 +60,46 @@ def local_workers() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def workers_deaf_to_ctrl_c() -> Iterator[None]:
+    """Start loky workers with SIGINT blocked, so that a terminal's Ctrl-C never reaches one.
+
+    :func:`ignore_interrupts` runs only once a worker has imported what it needs; a Ctrl-C in
+    its first second or two used to print the worker's own ``KeyboardInterrupt`` traceback.
+    A blocked signal mask is inherited through fork and exec, so the worker is deaf from its
+    first instruction: loky's launcher is wrapped to block SIGINT in the launching thread
+    around the fork (the main process keeps its own handling). Does nothing where POSIX
+    signal masks are missing.
+    """
+    try:
+        from joblib.externals.loky.backend import fork_exec as module
+    except ImportError:  # not a POSIX loky
+        yield
+        return
+    launch = module.fork_exec
+    if not hasattr(signal, "pthread_sigmask") or getattr(launch, "deaf", False):
+        yield
+        return
+
+    def deaf(*args, **kwargs):
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return launch(*args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    deaf.deaf = True
+    module.fork_exec = deaf
+    try:
+        yield
+    finally:
+        module.fork_exec = launch
+
+
 def one_worker():
     """A fresh loky pool of one process that ignores Ctrl-C, for one command's side task.
 
+    Its worker starts at the first ``submit``: make it inside :func:`workers_deaf_to_ctrl_c`.
     ``shutdown(wait=False, kill_workers=True)`` ends it at once, whatever it is doing.
     """
     from joblib.externals.loky import ProcessPoolExecutor
@@ -131,9 +168,9 @@ def interruptible(command: str, *, then: str) -> Iterator[None]:
     Notes
     -----
     A terminal's Ctrl-C reaches every process of the foreground group. cdr's pools
-    start their workers with :func:`ignore_interrupts`, so a running worker leaves it
-    to the main process, which ends them all; a worker still importing at that moment
-    (its first second or two) may print its own traceback. The handlers are installed
+    start their workers with SIGINT blocked (:func:`workers_deaf_to_ctrl_c`) and then
+    ignored (:func:`ignore_interrupts`), so every worker, even one still starting, leaves
+    it to the main process, which ends them all. The handlers are installed
     in the main thread only (elsewhere this does nothing), and the previous ones are
     restored on exit. A second signal during the shutdown is ignored, so the cleanup
     itself is never cut short.
@@ -149,7 +186,8 @@ def interruptible(command: str, *, then: str) -> Iterator[None]:
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        with workers_deaf_to_ctrl_c():
+            yield
     except KeyboardInterrupt as exc:
         for s in previous:
             signal.signal(s, signal.SIG_IGN)

@@ -22,11 +22,12 @@ class Tracking:
     """
 
     def __init__(self, path: str | Path, options: dict) -> None:
-        from .parallel import one_worker
+        from .parallel import one_worker, workers_deaf_to_ctrl_c
 
         self.options = dict(options)
         self._pool = one_worker()
-        self._future = self._pool.submit(_track_alone, str(path), self.options)
+        with workers_deaf_to_ctrl_c():  # the worker starts here
+            self._future = self._pool.submit(_track_alone, str(path), self.options)
 
     def result(self):
         """``(FaceTrack or None, warnings)``: None for a file without video; re-raises its error."""

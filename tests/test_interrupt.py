@@ -217,3 +217,29 @@ def test_train_stopped_by_a_signal_exits_in_one_line(tmp_path, sig):
     assert _session_processes(proc.pid) == [], "a worker outlived cdr-train"
     FileLock(str(model / ".lock")).acquire(timeout=0)
     assert not list(model.rglob("*.tmp"))
+
+
+def _sigint_blocked_at_birth() -> bool:
+    """In a worker: is SIGINT in the signal mask it inherited (no initializer touches the mask)."""
+    return signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def test_workers_are_deaf_to_ctrl_c_from_their_first_instruction():
+    """A Ctrl-C while a worker still imports used to print that worker's traceback: workers started
+    inside a command's ``interruptible`` inherit SIGINT blocked from the launching thread."""
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    from cdr.parallel import interruptible
+
+    def birth_mask() -> bool:
+        pool = ProcessPoolExecutor(max_workers=1)
+        try:
+            return pool.submit(_sigint_blocked_at_birth).result()
+        finally:
+            pool.shutdown(wait=True, kill_workers=True)
+
+    assert birth_mask() is False  # the control: a worker started outside a command hears Ctrl-C
+    with interruptible("cdr-test", then="nothing to resume"):
+        assert birth_mask() is True
+        assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the main process still hears it
+    assert birth_mask() is False
