@@ -22,8 +22,8 @@ from pathlib import Path
 TARGET_S = 1.0
 
 
-def cases(tmp: Path) -> list[tuple[str, list[str], int]]:
-    """(label, arguments after ``-m``, the exit status expected)."""
+def cases(tmp: Path, model: Path) -> list[tuple[str, list[str], int]]:
+    """(label, arguments after ``-m``, the exit status expected); ``model``: a real model folder."""
     missing = tmp / "missing"
     return [
         ("python -c pass (the interpreter alone: the floor)", ["-c", "pass"], 0),
@@ -35,6 +35,8 @@ def cases(tmp: Path) -> list[tuple[str, list[str], int]]:
         ("cdr-predict --help", ["cdr.cli.predict", "--help"], 0),
         ("cdr-predict, missing recording and model folder", ["cdr.cli.predict", str(missing / "p01.mp4"), "--model",
                                             str(missing / "model")], None),
+        ("cdr-predict, missing recording beside a real model folder",
+         ["cdr.cli.predict", str(missing / "p01.mp4"), "--model", str(model)], None),
         ("cdr-scn-train --help", ["cdr.cli.scn_train", "--help"], 0),
         ("cdr-scn-train, missing data", ["cdr.cli.scn_train", str(missing), "-o", str(tmp / "ck")], 2),
         ("cdr-demo --help", ["cdr.cli.demo", "--help"], 0),
@@ -56,7 +58,11 @@ def main() -> None:
     load = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, argv, expected in cases(Path(tmp)):
+        sys.path.insert(0, str(Path(__file__).parent))
+        from long_recording import toy_model
+
+        model = toy_model(Path(tmp))
+        for label, argv, expected in cases(Path(tmp), model):
             runs = [time_case(argv) for _ in range(args.repeat)]
             rc, last = runs[-1][1], runs[-1][2]
             if expected is not None and rc != expected:

@@ -142,7 +142,8 @@ def disk_full(path: Path, needed: int, *, exact: bool = True) -> DiskFullError:
 
 
 def remove_stale_temporaries(out: Path) -> int:
-    """Delete the temporary files (``.<name>.*.tmp``) that a killed run left under ``out``.
+    """Delete what a killed run left under ``out``: temporary files (``.<name>.*.tmp``) and
+    cdr-train's staging folders (``.staging-<run id>/``, directly in ``out``).
 
     Only to be called while holding ``out``'s lock, when no other writer can be
     midway through one. Returns how many were removed.
@@ -153,6 +154,10 @@ def remove_stale_temporaries(out: Path) -> int:
             if tmp.is_file():
                 tmp.unlink()
                 n += 1
+    for stage in Path(out).glob(".staging-*"):
+        if stage.is_dir() and not stage.is_symlink():
+            shutil.rmtree(stage, ignore_errors=True)
+            n += 1
     return n
 
 

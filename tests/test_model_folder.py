@@ -254,3 +254,28 @@ def test_commands_stay_thin_and_light():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_training_killed_mid_run_leaves_a_staging_folder_that_the_rerun_removes(cohort, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = cohort[0]
+    out = tmp_path / "model"
+    cmd = [sys.executable, "-m", "cdr.cli.train", str(folder / "features.parquet"), "--labels",
+           str(folder / "labels.csv"), "-o", str(out), "--groups", "coupling,pupil", "--jobs", "1"]
+    proc = subprocess.Popen([*cmd, "--permutations", "99", "--repeats", "20"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None and not list(out.glob(".staging-*")):
+            time.sleep(0.02)
+        assert proc.poll() is None, "the training ended before its staging folder was seen"
+        proc.send_signal(signal.SIGKILL)  # kill -9: no cleanup runs
+        proc.wait()
+    finally:
+        proc.kill()
+    assert list(out.glob(".staging-*"))
+    assert subprocess.run([*cmd, *FAST], capture_output=True).returncode == 0
+    assert not list(out.glob(".staging-*")) and (out / "manifest.json").is_file()
