@@ -24,30 +24,49 @@ def clip(tmp_path_factory):
     return path
 
 
-def _workers() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True)
-            if "LokyProcess" in " ".join(p.cmdline())]
+def _workers() -> set[int]:
+    """Loky worker processes of this process (other tests' reusable pools included)."""
+    out = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "LokyProcess" in " ".join(p.cmdline()):
+                out.add(p.pid)
+        except psutil.Error:
+            pass
+    return out
+
+
+def _gone(pids: set[int], timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while pids & _workers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not pids & _workers()
 
 
 def test_the_track_made_apart_equals_the_track_made_here(clip):
-    ft, notes = start_tracking(clip).result()
+    before = _workers()
+    tracking = start_tracking(clip)
+    mine = _workers() - before
+    ft, notes = tracking.result()
     pd.testing.assert_frame_equal(ft.frames, track_video(clip, crop_rate=0).frames)
-    assert notes == [] and not _workers()  # the result ends its process
+    assert notes == [] and len(mine) == 1 and _gone(mine)  # the result ends its process
 
 
 def test_closing_a_tracking_ends_its_process_at_once(clip):
+    before = _workers()
     tracking = start_tracking(clip)
+    mine = _workers() - before
     tracking.close()
-    deadline = time.monotonic() + 30
-    while _workers() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _workers()
+    assert len(mine) == 1 and _gone(mine)
 
 
 def test_a_tracking_started_with_other_options_is_not_used(clip):
-    ex = extract_rows(clip, "clip", tracking=start_tracking(clip, stride=2))
+    before = _workers()
+    tracking = start_tracking(clip, stride=2)
+    mine = _workers() - before
+    ex = extract_rows(clip, "clip", tracking=tracking)
     assert len(ex.track) == 50  # tracked here at stride 1, as asked
-    assert not _workers()
+    assert len(mine) == 1 and _gone(mine)
 
 
 def test_a_file_without_video_gives_no_track(tmp_path, arctic_audio):
