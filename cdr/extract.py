@@ -197,7 +197,7 @@ def _extract_rows(path: Path, video_id: str, *, scn, device, augment, width, str
         # With the face tracked in another process, this one has a core to spare: the speech thread
         # measures every speaker, and the face's choice of the patient is then only a look-up.
         speech_job = _background(_speech, path, turns, info.duration_s, info.audio_streams, torch_whole,
-                                 tracking is not None)
+                                 tracking is not None and info.has_video)
         track = None
         visual = expr = None
         flipped_visual = flipped_expr = None

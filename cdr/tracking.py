@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 from . import io
-from .errors import CdrError
+from .errors import CdrError, InputError
 
 
 class Tracking:
@@ -24,15 +24,28 @@ class Tracking:
     def __init__(self, path: str | Path, options: dict) -> None:
         from .parallel import one_worker, workers_deaf_to_ctrl_c
 
+        self.path = Path(path)
         self.options = dict(options)
         self._pool = one_worker()
         with workers_deaf_to_ctrl_c():  # the worker starts here
             self._future = self._pool.submit(_track_alone, str(path), self.options)
 
     def result(self):
-        """``(FaceTrack or None, warnings)``: None for a file without video; re-raises its error."""
+        """``(FaceTrack or None, warnings)``: None for a file without video.
+
+        Raises
+        ------
+        CdrError
+            The tracking's own error; or, when its process died (killed, out of memory, a
+            crash in a decoder), an :class:`InputError` that names the file.
+        """
         try:
             return self._future.result()
+        except CdrError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the process is gone: one line, not its traceback
+            raise InputError(f"{self.path}: the face tracking process stopped ({type(exc).__name__}); "
+                             "run again, and re-encode the file if it happens again") from None
         finally:
             self.close()
 

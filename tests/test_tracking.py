@@ -75,3 +75,15 @@ def test_a_file_without_video_gives_no_track(tmp_path, arctic_audio):
     wav = tmp_path / "speech.wav"
     sf.write(wav, arctic_audio[0], arctic_audio[1])
     assert start_tracking(wav).result() == (None, [])
+
+
+def test_a_tracking_process_that_dies_is_one_line_naming_the_file(clip):
+    from cdr.errors import InputError
+
+    before = _workers()
+    tracking = start_tracking(clip)
+    for pid in _workers() - before:  # still starting (importing mediapipe): killed as the OOM killer would
+        psutil.Process(pid).kill()
+    with pytest.raises(InputError, match="the face tracking process stopped") as err:
+        tracking.result()
+    assert str(clip) in str(err.value) and "\n" not in str(err.value)

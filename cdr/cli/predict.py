@@ -62,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # The face is tracked in a process of its own from now on, while the models load and the
     # audio is decoded here; the folder and the features are still checked before any result.
-    early = predict_options(peek_extraction(args.model), args.scn)
+    early = predict_options(peek_extraction(args.model), None)  # width, stride, face; the SCN is checked later
     tracking = start_tracking(args.recording, width=early["width"], stride=early["stride"],
                               crop_rate=2.0 if args.scn else 0.0, face=early["face"])
-    os.nice(5)  # the tracking is the critical path: what this process does meanwhile yields to it
+    os.nice(max(0, 5 - os.nice(0)))  # the tracking is the critical path: the rest yields to it (nice 5, once)
     try:
         return _predict(args, tracking)
     finally:
