@@ -2,7 +2,9 @@
 
 Every video is made here from photographs shipped in registry packages
 (scikit-image's astronaut, matplotlib's Grace Hopper) and encoded with PyAV;
-no media is committed.
+no media is committed. The encoder runs on one thread: x264's threads make the bitstream,
+and with it the tracked values, differ from run to run (a band moved from 0.23 to 0.31 of
+its full-rate value between two runs of the same test).
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def astronaut_frames():
 @pytest.fixture(scope="module")
 def full_rate(astronaut_frames, tmp_path_factory):
     path = tmp_path_factory.mktemp("real") / "a24.mp4"
-    write_video(path, astronaut_frames, 24)
+    write_video(path, astronaut_frames, 24, threads=1)
     track = track_video(path, crop_rate=0).frames
     assert track["face"].mean() > 0.95
     return _spectra(track)[0]
@@ -77,7 +79,7 @@ def full_rate(astronaut_frames, tmp_path_factory):
 
 @pytest.mark.slow
 def test_real_face_at_half_the_frame_rate(astronaut_frames, full_rate, tmp_path):
-    write_video(tmp_path / "a12.mp4", astronaut_frames[::2], 12)
+    write_video(tmp_path / "a12.mp4", astronaut_frames[::2], 12, threads=1)
     track = track_video(tmp_path / "a12.mp4", crop_rate=0).frames
     half, msgs = _spectra(track)
     # 0-3 Hz, where the planted iris motion lies, agree within 30 %
@@ -97,7 +99,7 @@ def test_real_face_blacked_out_a_fifth_of_the_time(astronaut_frames, full_rate, 
         hidden |= (t >= start) & (t < start + 1)
     for i in np.flatnonzero(hidden):
         frames[i][:] = 0
-    write_video(tmp_path / "dark.mp4", frames, 24)
+    write_video(tmp_path / "dark.mp4", frames, 24, threads=1)
     track = track_video(tmp_path / "dark.mp4", crop_rate=0).frames
     assert not track.loc[hidden, "face"].any()
     lossy, _ = _spectra(track)
@@ -117,7 +119,7 @@ def test_head_turn_with_the_eyes_fixed_moves_the_eye_in_head_gaze_little(tmp_pat
     yaws = np.arange(-30, 31, 5)
     hold = 5
     sched = pd.DataFrame({"yaw": np.repeat(yaws, hold).astype(float)})
-    render_face_video(tmp_path / "turn.mp4", sched, fps=25, background=3)
+    render_face_video(tmp_path / "turn.mp4", sched, fps=25, background=3, threads=1)
     track = track_video(tmp_path / "turn.mp4", crop_rate=0).frames
     assert track["face"].all()
     per_pose = track.groupby(np.arange(len(track)) // hold).median().iloc[:, :]
@@ -156,7 +158,7 @@ def _two_faces(seconds: float, fps: int) -> tuple[list[np.ndarray], np.ndarray, 
 def two_faces(tmp_path_factory):
     path = tmp_path_factory.mktemp("two") / "two.mp4"
     frames, t, hidden = _two_faces(8.0, 25)
-    write_video(path, frames, 25)
+    write_video(path, frames, 25, threads=1)
     return path, t, hidden
 
 
@@ -190,7 +192,7 @@ def test_face_rules_pick_by_place_and_size(two_faces, rule, side, tmp_path):
     path, t, _ = two_faces
     cut = (t >= 2.5) & (t < 4)  # both faces in view all the time
     frames = [f for f, keep in zip(_two_faces(4.0, 25)[0], cut) if keep]
-    write_video(tmp_path / "both.mp4", frames, 25)
+    write_video(tmp_path / "both.mp4", frames, 25, threads=1)
     tr = track_video(tmp_path / "both.mp4", crop_rate=0, face=rule).frames
     x = tr.loc[tr.face, "face_x"]
     assert len(x) >= 35 and ((x < 0.5).all() if side == "patient" else (x > 0.5).all())
