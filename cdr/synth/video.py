@@ -60,7 +60,8 @@ def write_video(
     crf : int
         Constant rate factor (quality; lower is better).
     threads : int
-        Encoder threads (0: the encoder chooses). The output does not depend on it.
+        Encoder threads (0: the encoder chooses). With more than one, x264's output can differ from
+        run to run; pass 1 for a bit-identical file.
     metadata : mapping, optional
         Extra container tags; ``title``/``comment`` default to a synthetic-data note.
 
