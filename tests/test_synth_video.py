@@ -44,6 +44,20 @@ def test_rotation_metadata_displays_frames_as_given(tmp_path, rotation):
     assert last[:24, :32].mean() > 5 and last[24:, 32:].mean() < 3  # bright block still top-left
 
 
+@pytest.mark.parametrize("keyint", [0, 1, 5])
+def test_keyint_bounds_the_distance_between_keyframes(tmp_path, keyint):
+    import av
+
+    path = write_video(tmp_path / "k.mp4", _frames(20), 25, keyint=keyint, reproducible=True)
+    with av.open(str(path)) as c:
+        keys = [i for i, p in enumerate(p for p in c.demux(video=0) if p.size) if p.is_keyframe]
+    assert keys[0] == 0
+    if keyint:  # a keyframe at least every keyint frames; 1: every frame on its own
+        assert np.diff(keys + [20]).max() <= keyint
+    else:  # the encoder's default (250 frames): one keyframe in 20 frames of slow change
+        assert keys == [0]
+
+
 def test_audio_track_round_trips(tmp_path):
     sr = 16_000
     t = np.arange(sr) / sr

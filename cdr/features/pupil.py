@@ -36,7 +36,9 @@ Features per (eye, axis), e.g. ``pupil.left_dx_energy_3hz``:
 - ``high_low_ratio``: energy in those bins at or above ``split_hz`` (6 Hz) over
   the energy in those below.
 
-Energies are in (eye widths per 1/30 s)**2.
+Energies are in (eye widths per 1/30 s)**2. They include the tracker's jitter, which
+is close to white from frame to frame: a camera with half the frame rate puts about
+twice as much of it into each band it shows (``benchmarks/pupil_jitter.py``).
 """
 
 from __future__ import annotations

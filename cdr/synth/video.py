@@ -36,6 +36,8 @@ def write_video(
     codec: str = "libx264",
     crf: int = 20,
     threads: int = 0,
+    reproducible: bool = False,
+    keyint: int = 0,
     metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """Encode RGB frames (and optional mono audio) into an mp4.
@@ -61,7 +63,17 @@ def write_video(
         Constant rate factor (quality; lower is better).
     threads : int
         Encoder threads (0: the encoder chooses). With more than one, x264's output can differ from
-        run to run; pass 1 for a bit-identical file.
+        run to run.
+    reproducible : bool
+        Identical frames give an identical file: one thread, and for H.264 no macroblock-tree
+        rate control. With mbtree on, even on one thread, x264 in PyAV's FFmpeg wrote 7 different
+        bitstreams in 21 encodes of the same 12-fps clip, each encoded after a 24-fps clip in the
+        same process (first frames differing by up to 29 grey levels); with it off, 27 of 27 were
+        identical. Tests that compare tracks across runs need this.
+    keyint : int
+        Largest keyframe interval in frames (0: the encoder's default). 1 encodes every frame on
+        its own, so that two videos sharing a frame encode it alike (e.g. a clip and the same clip
+        with some frames blacked out).
     metadata : mapping, optional
         Extra container tags; ``title``/``comment`` default to a synthetic-data note.
 
@@ -82,7 +94,8 @@ def write_video(
     k = (rotation % 360) // 90
     tmp = path.with_name(path.name + ".part")
     try:
-        _encode(tmp, frames, rate, codec, crf, threads, k, rotation, audio, sr, metadata, path)
+        _encode(tmp, frames, rate, codec, crf, 1 if reproducible else threads, k, rotation, audio, sr,
+                metadata, path, reproducible, keyint)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -90,13 +103,17 @@ def write_video(
     return path
 
 
-def _encode(tmp, frames, rate, codec, crf, threads, k, rotation, audio, sr, metadata, path) -> None:
+def _encode(tmp, frames, rate, codec, crf, threads, k, rotation, audio, sr, metadata, path, reproducible, keyint) -> None:
     n = 0
     with av.open(str(tmp), mode="w", format="mp4") as out:
         out.metadata.update({"title": "synthetic interview", "comment": SYNTHETIC_NOTE, **(metadata or {})})
         vs = out.add_stream(codec, rate=rate)
         vs.pix_fmt = "yuv420p"
         vs.options = {"crf": str(crf), "preset": "veryfast", "threads": str(int(threads))}
+        if reproducible and codec == "libx264":
+            vs.options = {**vs.options, "x264-params": "mbtree=0"}
+        if keyint:
+            vs.codec_context.gop_size = int(keyint)
         astream = None
         if audio is not None:
             astream = out.add_stream("aac", rate=sr, layout="mono")
@@ -162,6 +179,7 @@ def render_face_video(
     rotation: int = 0,
     codec: str = "libx264",
     threads: int = 0,
+    reproducible: bool = False,
 ) -> pd.DataFrame:
     """Render a face video from a per-frame schedule and save its ground truth beside it.
 
@@ -173,7 +191,7 @@ def render_face_video(
         ``gaze_x, gaze_y`` (eye widths), ``blink, smile`` (0..1), ``center_x, center_y``
         (fractions of the frame), ``face_width`` (fraction of the frame width), and any
         further expression primitive by name prefixed ``expr_`` (e.g. ``expr_jaw``).
-    fps, frame_size, face_width, center, background, audio, sr, rotation, codec, threads
+    fps, frame_size, face_width, center, background, audio, sr, rotation, codec, threads, reproducible
         As in ``FaceRenderer.render`` and ``write_video``. ``background`` given as a seed
         is drawn once for the whole video.
 
@@ -204,7 +222,8 @@ def render_face_video(
             rows.append({"t": i / fps, **truth})
             yield img
 
-    write_video(path, frames(), fps, audio=audio, sr=sr, rotation=rotation, codec=codec, threads=threads)
+    write_video(path, frames(), fps, audio=audio, sr=sr, rotation=rotation, codec=codec, threads=threads,
+                reproducible=reproducible)
     truth = pd.DataFrame(rows)
     for c in extra:  # expression amounts beyond the smile
         truth[c] = schedule[c].to_numpy(float)
