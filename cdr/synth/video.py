@@ -66,10 +66,10 @@ def write_video(
         run to run.
     reproducible : bool
         Identical frames give an identical file: one thread, and for H.264 no macroblock-tree
-        rate control. With mbtree on, even on one thread, x264 in PyAV's FFmpeg wrote 7 different
+        rate control. With mbtree on, even on one thread, x264 in PyAV's FFmpeg wrote 9 different
         bitstreams in 21 encodes of the same 12-fps clip, each encoded after a 24-fps clip in the
-        same process (first frames differing by up to 29 grey levels); with it off, 27 of 27 were
-        identical. Tests that compare tracks across runs need this.
+        same process (13 alike, 8 others; first frames differing by up to 29 grey levels); with it
+        off, 27 of 27 were identical. Tests that compare tracks across runs need this.
     keyint : int
         Largest keyframe interval in frames (0: the encoder's default). 1 encodes every frame on
         its own, so that two videos sharing a frame encode it alike (e.g. a clip and the same clip
