@@ -93,9 +93,11 @@ def write_video(
     rate = Fraction(fps).limit_denominator(1001)
     k = (rotation % 360) // 90
     tmp = path.with_name(path.name + ".part")
+    options = {"crf": str(crf), "preset": "veryfast", "threads": "1" if reproducible else str(int(threads))}
+    if reproducible and codec == "libx264":
+        options["x264-params"] = "mbtree=0"
     try:
-        _encode(tmp, frames, rate, codec, crf, 1 if reproducible else threads, k, rotation, audio, sr,
-                metadata, path, reproducible, keyint)
+        _encode(tmp, frames, rate, codec, options, keyint, k, rotation, audio, sr, metadata, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -103,15 +105,13 @@ def write_video(
     return path
 
 
-def _encode(tmp, frames, rate, codec, crf, threads, k, rotation, audio, sr, metadata, path, reproducible, keyint) -> None:
+def _encode(tmp, frames, rate, codec, options, keyint, k, rotation, audio, sr, metadata, path) -> None:
     n = 0
     with av.open(str(tmp), mode="w", format="mp4") as out:
         out.metadata.update({"title": "synthetic interview", "comment": SYNTHETIC_NOTE, **(metadata or {})})
         vs = out.add_stream(codec, rate=rate)
         vs.pix_fmt = "yuv420p"
-        vs.options = {"crf": str(crf), "preset": "veryfast", "threads": str(int(threads))}
-        if reproducible and codec == "libx264":
-            vs.options = {**vs.options, "x264-params": "mbtree=0"}
+        vs.options = options
         if keyint:
             vs.codec_context.gop_size = int(keyint)
         astream = None
